@@ -1,0 +1,1 @@
+"""admrl_jax: model-based adversarial meta-reinforcement learning (AdMRL) in JAX."""

@@ -1,0 +1,81 @@
+"""Turn a (validated) ml-collections config into the static objects of the library."""
+from __future__ import annotations
+
+from admrl_jax.adapt import Learner
+from admrl_jax.dynamics import DynamicsModel
+from admrl_jax.envs import FAMILIES, make_family
+from admrl_jax.evaluation import Evaluator
+from admrl_jax.minimax import METHODS, OuterLoop
+from admrl_jax.task_gradient import RHS_FORMS, SOLVERS, SolverConfig, TaskGradientEstimator
+from admrl_jax.trpo import TRPO
+
+_POSITIVE_INTS = [
+    "loop.iterations", "loop.iterations_per_chunk", "loop.num_tasks", "loop.warmup_rounds",
+    "loop.slbo_stages", "loop.initial_episodes", "loop.stage_rounds", "loop.real_episodes", "loop.gradient_rollouts",
+    "model.batch_size", "model.loss_horizon", "model.fit_steps", "trpo.updates_per_round",
+    "trpo.model_rollouts", "trpo.cg_iters", "trpo.value_epochs", "trpo.value_minibatches",
+    "task_gradient.cg_iters", "eval.grid_points", "eval.adapt_updates", "eval.episodes",
+    "eval.few_shot_rounds", "eval.oracle_iters",
+]
+_POSITIVE_FLOATS = ["model.learning_rate", "trpo.max_kl", "trpo.value_lr", "loop.ascent_step",
+                    "loop.gauss_std", "task_gradient.damping"]
+
+
+class ConfigError(ValueError):
+  """A config field with a value outside its allowed set; the message names both."""
+
+
+def _get(config, dotted: str):
+  node = config
+  for part in dotted.split("."):
+    node = node[part]
+  return node
+
+
+def validate(config) -> None:
+  """Raise ConfigError naming the first bad field and its allowed values; otherwise return."""
+  choices = {"family": sorted(FAMILIES), "method": list(METHODS),
+             "task_gradient.solver": list(SOLVERS), "task_gradient.rhs": list(RHS_FORMS)}
+  for field, allowed in choices.items():
+    if _get(config, field) not in allowed:
+      raise ConfigError(f"{field}: unknown value {_get(config, field)!r}; allowed: {allowed}")
+  for field in _POSITIVE_INTS:
+    value = _get(config, field)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+      raise ConfigError(f"{field}: must be a positive integer, got {value!r}")
+  for field in _POSITIVE_FLOATS:
+    value = _get(config, field)
+    if not isinstance(value, (int, float)) or not value > 0:
+      raise ConfigError(f"{field}: must be a positive number, got {value!r}")
+  if config.loop.iterations % config.loop.iterations_per_chunk:
+    raise ConfigError(f"loop.iterations_per_chunk: must divide loop.iterations={config.loop.iterations}, "
+                      f"got {config.loop.iterations_per_chunk}")
+  if config.model.loss_horizon > make_family(config.family).env.horizon:
+    raise ConfigError("model.loss_horizon: must not exceed the family's horizon")
+  if any((not isinstance(e, int)) or e <= 0 for e in config.eval.few_shot_episodes):
+    raise ConfigError(f"eval.few_shot_episodes: must be positive integers, got {config.eval.few_shot_episodes!r}")
+
+
+def build(config) -> tuple[OuterLoop, Evaluator]:
+  """Validated config -> (outer loop, evaluator)."""
+  validate(config)
+  family = make_family(config.family)
+  env = family.env
+  t = config.trpo
+  agent = TRPO(env.obs_dim, env.action_dim, tuple(t.policy_hidden), tuple(t.value_hidden), t.gamma,
+               t.lam, t.max_kl, t.cg_iters, t.cg_damping, entropy_coef=t.entropy_coef,
+               value_lr=t.value_lr, value_epochs=t.value_epochs, value_minibatches=t.value_minibatches)
+  m = config.model
+  model = DynamicsModel(env.obs_dim, env.action_dim, tuple(m.hidden), m.learning_rate, m.weight_decay,
+                        m.grad_clip, m.batch_size, m.loss_horizon)
+  learner = Learner(family, agent, model, t.model_rollouts, t.updates_per_round, m.fit_steps)
+  g = config.task_gradient
+  solver = SolverConfig(g.solver, g.rhs, g.damping, g.cg_iters)
+  lp = config.loop
+  loop = OuterLoop(learner, TaskGradientEstimator(agent, family.reward, solver), config.method,
+                   lp.num_tasks, lp.iterations, lp.warmup_rounds, lp.slbo_stages, lp.stage_rounds,
+                   lp.real_episodes, lp.gradient_rollouts, lp.ascent_step, lp.gauss_std,
+                   initial_episodes=lp.initial_episodes)
+  e = config.eval
+  evaluator = Evaluator(learner, e.adapt_updates, e.episodes, e.few_shot_rounds)
+  return loop, evaluator

@@ -1,0 +1,92 @@
+"""PointMass2D: a cheap analytic task family in pure JAX whose dynamics change with speed.
+
+State / observation s = (vx, vy, ux, uy): the velocity of a puck and the state of its two
+thrusters. Actions a in [-1, 1]^2 command the thrusters, which follow with a first-order lag.
+
+    u'     = u + (dt / tau) (clip(a) - u)
+    thrust = gain * R(kappa |v|) u'                    (thrust turns with speed: cross-coupling)
+    drag   = (b1 + b2 |v| + b3 relu(|v| - v_turb)) v     (quadratic drag plus a turbulent regime)
+    v'     = v + dt (thrust - drag)
+
+Below ``v_turb`` the map is close to linear; above it the drag grows faster and the thrust turns
+away from its command, so a model fitted on slow data extrapolates badly to fast tasks: which
+tasks the learner trains on matters. Tasks are target velocities psi = (gx, gy) in [-2, 2]^2;
+every target in the box is an equilibrium reachable with |a_i| <= 0.9 (checked in the tests).
+
+Reward (SPEC section 4 form): r = c - |vx' - gx| - |vy' - gy| with the psi-free part
+c = alive - ctrl * |clip(a)|^2, features f = (vx', vy'). No termination. The dynamics are
+deterministic and differentiable, so V*(psi) is computed by trajectory optimisation
+(``admrl_jax.oracle``).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from admrl_jax.tasks import TaskBox, TaskFamily, tracking_reward
+from admrl_jax.types import Transition
+
+
+@dataclasses.dataclass(frozen=True)
+class PointMassEnv:
+  """Pure-function environment; see the module docstring for the equations."""
+
+  dt: float = 0.1
+  tau: float = 0.2
+  gain: float = 6.0
+  kappa: float = 0.1
+  b1: float = 0.5
+  b2: float = 0.3
+  b3: float = 0.5
+  v_turb: float = 1.5
+  init_speed: float = 0.25
+  alive: float = 4.0
+  ctrl: float = 0.05
+  horizon: int = 50
+  obs_dim: int = 4
+  action_dim: int = 2
+  feature_dim: int = 2
+
+  def reset(self, key: jax.Array) -> jax.Array:
+    """key -> s0 [4]: velocity uniform in [-init_speed, init_speed]^2, thrusters at rest."""
+    v0 = jax.random.uniform(key, (2,), minval=-self.init_speed, maxval=self.init_speed)
+    return jnp.concatenate([v0, jnp.zeros(2)])
+
+  def observe(self, state: jax.Array) -> jax.Array:
+    return state
+
+  def dynamics(self, obs: jax.Array, action: jax.Array) -> jax.Array:
+    """(s [4], a [2]) -> s' [4]; differentiable in both arguments."""
+    v, u = obs[:2], obs[2:]
+    u_next = u + (self.dt / self.tau) * (jnp.clip(action, -1.0, 1.0) - u)
+    speed = jnp.sqrt(jnp.sum(v**2) + 1e-12)
+    angle = self.kappa * speed
+    rot = jnp.array([[jnp.cos(angle), -jnp.sin(angle)], [jnp.sin(angle), jnp.cos(angle)]])
+    thrust = self.gain * rot @ u_next
+    drag = (self.b1 + self.b2 * speed + self.b3 * jax.nn.relu(speed - self.v_turb)) * v
+    v_next = v + self.dt * (thrust - drag)
+    return jnp.concatenate([v_next, u_next])
+
+  def features(self, obs, action, next_obs):
+    c = self.alive - self.ctrl * jnp.sum(jnp.clip(action, -1.0, 1.0) ** 2)
+    return c, next_obs[:2]
+
+  def terminated(self, next_obs: jax.Array) -> jax.Array:
+    return jnp.zeros((), next_obs.dtype)
+
+  def step(self, state, action):
+    next_obs = self.dynamics(state, action)
+    c, f = self.features(state, action, next_obs)
+    return next_obs, Transition(state, action, next_obs, c, f, self.terminated(next_obs))
+
+
+def point_mass_family(**env_overrides) -> TaskFamily:
+  """PointMass2D: psi = target velocity (gx, gy) in [-2, 2]^2."""
+  return TaskFamily(
+      name="point_mass",
+      box=TaskBox((-2.0, -2.0), (2.0, 2.0)),
+      reward=tracking_reward((1.0, 1.0)),
+      env=PointMassEnv(**env_overrides),
+  )

@@ -1,0 +1,175 @@
+"""The outer minimax loop: one pure outer step for AdMRL, MB-Unif and MB-Gauss, scanned in chunks.
+
+One outer iteration, for K tasks side by side (vmap):
+  propose tasks -> fresh policies -> warm-up on the model (theta_hat, zero-shot)
+  -> SLBO stages: collect real data, refit the model, refine (theta*)
+  -> one real batch of theta* -> task gradient (AdMRL) -> ascend and project.
+The task gradient uses the model theta_hat was adapted on (the warm-up model), so theta_hat is
+a stationary point of the very objective whose Hessian is inverted.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from admrl_jax import replay
+from admrl_jax.adapt import Learner, episode_returns
+from admrl_jax.dynamics import ModelState
+from admrl_jax.rollout import real_rollouts
+from admrl_jax.task_gradient import TaskGradientEstimator
+from admrl_jax.types import Transition, alive_mask
+
+METHODS = ("admrl", "unif", "gauss")
+
+
+@struct.dataclass
+class MetaState:
+  """Everything that carries over between outer iterations (policies do not)."""
+
+  model: ModelState
+  buffer: replay.TrajectoryBuffer
+  psi: jax.Array          # [K, k] current tasks (AdMRL: the adversary's iterate)
+  key: jax.Array
+  iteration: jax.Array    # [] int32
+  real_steps: jax.Array   # [] int32, real environment steps collected so far
+
+
+@dataclasses.dataclass(frozen=True)
+class OuterLoop:
+  """Static description of the outer loop; its methods are pure functions of MetaState."""
+
+  learner: Learner
+  estimator: TaskGradientEstimator
+  method: str = "admrl"
+  num_tasks: int = 1
+  iterations: int = 20
+  warmup_rounds: int = 10
+  slbo_stages: int = 2
+  stage_rounds: int = 5
+  real_episodes: int = 10          # real episodes per task per collection
+  gradient_rollouts: int = 64      # virtual episodes of theta_hat feeding H and J
+  ascent_step: float = 0.25        # step length in unit coordinates w in [-1, 1]^k
+  gauss_std: float = 1.0
+  first_task_unit: float = 0.3     # the reference's first task, w = 0.3
+  initial_episodes: int = 8        # real episodes of uniform random actions before iteration 1
+
+  def __post_init__(self):
+    if self.method not in METHODS:
+      raise ValueError(f"method: unknown value {self.method!r}; allowed: {list(METHODS)}")
+
+  @property
+  def family(self):
+    return self.learner.family
+
+  @property
+  def collections_per_iteration(self) -> int:
+    return self.slbo_stages + 1
+
+  def init(self, key: jax.Array) -> MetaState:
+    env, box = self.family.env, self.family.box
+    k_model, k_tasks, k_random, k_state = jax.random.split(key, 4)
+    capacity = (self.iterations * self.num_tasks * self.collections_per_iteration * self.real_episodes
+                + self.initial_episodes)
+    buffer = replay.init_buffer(capacity, env.horizon, env.obs_dim, env.action_dim, env.feature_dim)
+    psi = box.sample_uniform(k_tasks, self.num_tasks)
+    psi = psi.at[0].set(box.from_unit(jnp.full(box.dim, self.first_task_unit)))
+    state = MetaState(self.learner.model.init(k_model), buffer, psi, k_state,
+                      jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+    # The model's first fit needs data: a batch of uniformly random actions (SLBO does the same).
+    uniform = lambda obs, k: jax.random.uniform(k, (env.action_dim,), minval=-1.0, maxval=1.0)
+    traj = real_rollouts(env, uniform, k_random, self.initial_episodes)
+    return self._add_real(state, traj)
+
+  def _add_real(self, state: MetaState, traj: Transition) -> MetaState:
+    """Fold real episodes (leaves [B, T, ...]) into the buffer, the normalisers and the counter."""
+    model = self.learner.model.update_normalisers(state.model, traj)
+    steps = jnp.sum(alive_mask(traj.done)).astype(jnp.int32)
+    return state.replace(model=model, buffer=replay.add(state.buffer, traj),
+                         real_steps=state.real_steps + steps)
+
+  def propose(self, state: MetaState, key: jax.Array) -> jax.Array:
+    box = self.family.box
+    if self.method == "admrl":
+      return state.psi
+    if self.method == "unif":
+      return box.sample_uniform(key, self.num_tasks)
+    return box.sample_gaussian(key, self.num_tasks, self.gauss_std)
+
+  def _collect(self, state: MetaState, agents, key: jax.Array):
+    """Real episodes of every task's policy, added to the buffer -> (state, traj [K, E, T, ...])."""
+    keys = jax.random.split(key, self.num_tasks)
+    traj = jax.vmap(lambda a, k: self.learner.real_batch(a, k, self.real_episodes))(agents, keys)
+    flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), traj)
+    return self._add_real(state, flat), traj
+
+  def step(self, state: MetaState, _=None):
+    """One outer iteration: (MetaState) -> (MetaState, metrics pytree)."""
+    learner, K = self.learner, self.num_tasks
+    key, k_prop, k_init, k_warm, k_stages, k_star, k_grad = jax.random.split(state.key, 7)
+    psi = self.propose(state, k_prop)
+    agents = jax.vmap(learner.agent.init)(jax.random.split(k_init, K))
+
+    model, hat, warm_metrics = learner.slbo_rounds(state.model, agents, psi, state.buffer, k_warm,
+                                                   self.warmup_rounds)
+    model_hat = model
+    state = state.replace(model=model)
+
+    def stage(carry, k):
+      state, agents = carry
+      k_col, k_rounds = jax.random.split(k)
+      state, traj = self._collect(state, agents, k_col)
+      model, agents, metrics = learner.slbo_rounds(state.model, agents, psi, state.buffer, k_rounds,
+                                                   self.stage_rounds)
+      return (state.replace(model=model), agents), (traj, metrics)
+
+    (state, star), (stage_traj, stage_metrics) = jax.lax.scan(
+        stage, (state, hat), jax.random.split(k_stages, self.slbo_stages))
+    real_hat = jax.tree.map(lambda x: x[0], stage_traj)   # stage 0 collected with theta_hat
+    state, real_star = self._collect(state, star, k_star)
+
+    return_hat = jax.vmap(lambda t, q: jnp.mean(episode_returns(self.family, t, q)))(real_hat, psi)
+    return_star = jax.vmap(lambda t, q: jnp.mean(episode_returns(self.family, t, q)))(real_star, psi)
+    metrics = {
+        "iteration": state.iteration + 1,
+        "real_steps": state.real_steps,
+        "psi": psi,
+        "return_hat": return_hat,
+        "return_star": return_star,
+        "gap_estimate": return_star - return_hat,
+        "model_loss": stage_metrics["model_loss"][-1],
+        "warmup_model_return": warm_metrics["episode_return"],
+    }
+
+    next_psi = psi
+    if self.method == "admrl":
+      grad_keys = jax.random.split(k_grad, K)
+      model_traj = jax.vmap(lambda a, k: dataclasses.replace(
+          learner, model_rollouts=self.gradient_rollouts).virtual_batch(model_hat, a, k))(hat, grad_keys)
+      grad, info = jax.vmap(self.estimator)(hat, psi, model_traj, real_hat, real_star)
+      next_psi = self.ascend(psi, grad)
+      metrics.update(task_gradient=grad, cg_residual=info.cg_residual,
+                     inner_stationarity=info.inner_stationarity)
+
+    state = state.replace(psi=next_psi, key=key, iteration=state.iteration + 1)
+    return state, metrics
+
+  def ascend(self, psi: jax.Array, grad: jax.Array) -> jax.Array:
+    """psi [K, k] <- Proj(psi + step * g_w / ||g_w||), taken in unit coordinates w.
+
+    A normalised step keeps the move ``ascent_step`` long whatever the scale of the returns; a
+    zero or non-finite gradient leaves the task where it is.
+    """
+    box = self.family.box
+    g_w = grad * (jnp.asarray(box.hi) - jnp.asarray(box.lo)) / 2.0
+    norm = jnp.linalg.norm(g_w, axis=-1, keepdims=True)
+    ok = jnp.isfinite(norm) & (norm > 0)
+    direction = jnp.where(ok, g_w / jnp.where(ok, norm, 1.0), 0.0)
+    w = jnp.clip(box.to_unit(psi) + self.ascent_step * direction, -1.0, 1.0)
+    return box.from_unit(w)
+
+  def run_chunk(self, state: MetaState, length: int):
+    """``length`` outer iterations in one lax.scan -> (state, metrics with leading axis [length])."""
+    return jax.lax.scan(self.step, state, None, length=length)

@@ -1,0 +1,40 @@
+"""Figures: the gap heat map over a 2-D task box with the adversary's task path on top."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def gap_heatmap(path: str, grid_psi: np.ndarray, gaps: np.ndarray, points_per_dim: int,
+                title: str, task_path: np.ndarray | None = None) -> None:
+  """Save a heat map of gaps [G] over a 2-D grid grid_psi [G, 2] (first dim varies slowest).
+
+  task_path [N, K, 2]: tasks proposed at each outer iteration, drawn as lines with markers.
+  """
+  grid_psi, gaps = np.asarray(grid_psi), np.asarray(gaps)
+  xs = np.unique(grid_psi[:, 0])
+  ys = np.unique(grid_psi[:, 1])
+  image = gaps.reshape(points_per_dim, points_per_dim).T  # rows: psi_1, columns: psi_0
+  dx, dy = (xs[1] - xs[0]) / 2, (ys[1] - ys[0]) / 2
+  fig, ax = plt.subplots(figsize=(5.5, 4.5))
+  im = ax.imshow(image, origin="lower", cmap="viridis_r",
+                 extent=(xs[0] - dx, xs[-1] + dx, ys[0] - dy, ys[-1] + dy), aspect="auto")
+  for i, x in enumerate(xs):
+    for j, y in enumerate(ys):
+      ax.text(x, y, f"{image[j, i]:.0f}", ha="center", va="center", fontsize=7, color="w")
+  if task_path is not None and len(task_path):
+    path_arr = np.asarray(task_path)
+    for k in range(path_arr.shape[1]):
+      ax.plot(path_arr[:, k, 0], path_arr[:, k, 1], "-o", color="tab:red", ms=3, lw=1,
+              label="proposed tasks" if k == 0 else None)
+    ax.legend(loc="upper left", fontsize=7)
+  fig.colorbar(im, ax=ax, label="sub-optimality gap")
+  ax.set_xlabel("psi[0]")
+  ax.set_ylabel("psi[1]")
+  ax.set_title(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)

@@ -1,0 +1,182 @@
+"""TRPO: GAE, Fisher-vector products, natural-gradient step with line search, value fit."""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from jax.flatten_util import ravel_pytree
+
+from admrl_jax.linear_solve import conjugate_gradient
+from admrl_jax.networks import GaussianPolicy, ValueNet, gaussian_entropy, gaussian_kl, gaussian_log_prob
+from admrl_jax.types import Transition, alive_mask
+
+
+def gae(rewards, values, next_values, dones, gamma: float, lam: float):
+  """Generalised advantage estimation on one trajectory.
+
+  rewards, values (V(s_t)), next_values (V(s_{t+1})), dones: [T]. The last step bootstraps from
+  V(s_T) (time-limit truncation); a terminating step bootstraps nothing and cuts the recursion.
+  Returns (advantages [T], value targets [T]).
+  """
+  not_done = 1.0 - dones
+  deltas = rewards + gamma * not_done * next_values - values
+
+  def back(acc, x):
+    delta, nd = x
+    acc = delta + gamma * lam * nd * acc
+    return acc, acc
+
+  _, adv = jax.lax.scan(back, jnp.zeros((), rewards.dtype), (deltas, not_done), reverse=True)
+  return adv, adv + values
+
+
+@struct.dataclass
+class AgentState:
+  """One task's learner: policy parameters, value parameters and the value optimiser state."""
+
+  policy: dict
+  value: dict
+  value_opt: optax.OptState
+
+
+@dataclasses.dataclass(frozen=True)
+class TRPO:
+  """Static TRPO configuration (SPEC section 3 defaults) and its pure functions."""
+
+  obs_dim: int
+  action_dim: int
+  policy_hidden: tuple[int, ...] = (32, 32)
+  value_hidden: tuple[int, ...] = (64, 64)
+  gamma: float = 0.99
+  lam: float = 0.95
+  max_kl: float = 0.01
+  cg_iters: int = 10
+  cg_damping: float = 0.1
+  line_search_steps: int = 10
+  entropy_coef: float = 0.005
+  value_lr: float = 1e-3
+  value_epochs: int = 2
+  value_minibatches: int = 4
+
+  @property
+  def policy_net(self) -> GaussianPolicy:
+    return GaussianPolicy(self.policy_hidden, self.action_dim)
+
+  @property
+  def value_net(self) -> ValueNet:
+    return ValueNet(self.value_hidden)
+
+  @property
+  def value_optimizer(self) -> optax.GradientTransformation:
+    return optax.adam(self.value_lr)
+
+  def init(self, key: jax.Array) -> AgentState:
+    k_pi, k_v = jax.random.split(key)
+    obs = jnp.zeros(self.obs_dim)
+    policy = self.policy_net.init(k_pi, obs)
+    value = self.value_net.init(k_v, obs)
+    return AgentState(policy, value, self.value_optimizer.init(value))
+
+  def log_prob(self, policy_params, obs, action):
+    """obs [..., ds], action [..., da] -> log pi(a|s) [...]."""
+    mean, log_std = self.policy_net.apply(policy_params, obs)
+    return gaussian_log_prob(mean, log_std, action)
+
+  def act_fn(self, policy_params, deterministic: bool = False):
+    """An (obs, key) -> action function: sampled from the Gaussian, or its mean."""
+
+    def act(obs, key):
+      mean, log_std = self.policy_net.apply(policy_params, obs)
+      if deterministic:
+        return mean
+      return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+
+    return act
+
+  def advantages(self, value_params, traj: Transition, rewards: jax.Array):
+    """GAE for a batch of trajectories (leaves [N, T, ...]) -> (adv [N, T], targets [N, T])."""
+    values = self.value_net.apply(value_params, traj.obs)
+    next_values = self.value_net.apply(value_params, traj.next_obs)
+    return jax.vmap(gae, in_axes=(0, 0, 0, 0, None, None))(
+        rewards, values, next_values, traj.done, self.gamma, self.lam)
+
+  def update(self, state: AgentState, traj: Transition, rewards: jax.Array, key: jax.Array):
+    """One TRPO iteration on a batch (leaves [N, T, ...], rewards [N, T]) -> (state, metrics)."""
+    mask = alive_mask(traj.done)
+    n_valid = jnp.maximum(jnp.sum(mask), 1.0)
+    adv, targets = self.advantages(state.value, traj, rewards)
+    adv_mean = jnp.sum(adv * mask) / n_valid
+    adv_std = jnp.sqrt(jnp.sum(mask * (adv - adv_mean) ** 2) / n_valid) + 1e-8
+    adv_n = (adv - adv_mean) / adv_std
+
+    flat0, unravel = ravel_pytree(state.policy)
+    mean_old, log_std_old = jax.lax.stop_gradient(self.policy_net.apply(state.policy, traj.obs))
+    logp_old = gaussian_log_prob(mean_old, log_std_old, traj.action)
+
+    def surrogate(flat):
+      mean, log_std = self.policy_net.apply(unravel(flat), traj.obs)
+      ratio = jnp.exp(gaussian_log_prob(mean, log_std, traj.action) - logp_old)
+      return jnp.sum(mask * ratio * adv_n) / n_valid + self.entropy_coef * gaussian_entropy(log_std)
+
+    def mean_kl(flat):
+      mean, log_std = self.policy_net.apply(unravel(flat), traj.obs)
+      return jnp.sum(mask * gaussian_kl(mean_old, log_std_old, mean, log_std)) / n_valid
+
+    surr0, g = jax.value_and_grad(surrogate)(flat0)
+    step_dir, _ = conjugate_gradient(lambda v: fisher_vector_product(mean_kl, flat0, v, self.cg_damping),
+                                     g, self.cg_iters)
+    shs = jnp.vdot(step_dir, fisher_vector_product(mean_kl, flat0, step_dir, self.cg_damping))
+    full_step = step_dir * jnp.sqrt(2.0 * self.max_kl / jnp.maximum(shs, 1e-12))
+
+    fractions = 0.5 ** jnp.arange(self.line_search_steps)
+    cand = flat0[None] + fractions[:, None] * full_step[None]
+    surr_c = jax.vmap(surrogate)(cand)
+    kl_c = jax.vmap(mean_kl)(cand)
+    ok = (surr_c > surr0) & (kl_c <= self.max_kl) & jnp.isfinite(surr_c)
+    first = jnp.argmax(ok)
+    accepted = jnp.any(ok)
+    flat_new = jnp.where(accepted, cand[first], flat0)
+
+    value, value_opt, value_loss = self._fit_value(state, traj.obs, targets, mask, key)
+    metrics = {
+        "kl": jnp.where(accepted, kl_c[first], 0.0),
+        "surrogate_gain": jnp.where(accepted, surr_c[first] - surr0, 0.0),
+        "line_search_accepted": accepted.astype(jnp.float32),
+        "value_loss": value_loss,
+        "episode_return": jnp.mean(jnp.sum(rewards * mask, axis=-1)),
+    }
+    return AgentState(unravel(flat_new), value, value_opt), metrics
+
+  def _fit_value(self, state: AgentState, obs, targets, mask, key):
+    """Minibatch Adam regression of V(s) on the GAE targets; obs [N, T, ds], targets/mask [N, T]."""
+    obs = obs.reshape(-1, self.obs_dim)
+    targets, mask = targets.reshape(-1), mask.reshape(-1)
+    n = targets.shape[0]
+    per_batch = n // self.value_minibatches
+
+    def loss_fn(params, idx):
+      err = self.value_net.apply(params, obs[idx]) - targets[idx]
+      return jnp.sum(mask[idx] * err**2) / jnp.maximum(jnp.sum(mask[idx]), 1.0)
+
+    def epoch(carry, k):
+      perm = jax.random.permutation(k, n)[: per_batch * self.value_minibatches]
+
+      def mb(carry, idx):
+        params, opt = carry
+        loss, grads = jax.value_and_grad(loss_fn)(params, idx)
+        updates, opt = self.value_optimizer.update(grads, opt, params)
+        return (optax.apply_updates(params, updates), opt), loss
+
+      return jax.lax.scan(mb, carry, perm.reshape(self.value_minibatches, per_batch))
+
+    (value, opt), losses = jax.lax.scan(epoch, (state.value, state.value_opt),
+                                        jax.random.split(key, self.value_epochs))
+    return value, opt, jnp.mean(losses)
+
+
+def fisher_vector_product(mean_kl, flat0: jax.Array, v: jax.Array, damping: float) -> jax.Array:
+  """(F + damping I) v with F the Hessian of the mean KL at flat0 (a JVP of its gradient)."""
+  return jax.jvp(jax.grad(mean_kl), (flat0,), (v,))[1] + damping * v

@@ -1,0 +1,66 @@
+"""Default configuration: AdMRL on the analytic PointMass2D family at CPU scale.
+
+Every field is commented; variants import this module and override fields.
+"""
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.family = "point_mass"          # task family: see admrl_jax.envs.FAMILIES
+  c.method = "admrl"               # admrl (adversarial tasks) | unif (MB-Unif) | gauss (MB-Gauss)
+  c.seed = 0                       # one seed drives everything (typed PRNG keys split per consumer)
+  c.workdir = "runs"               # run directories are created under this folder
+
+  c.loop = ml_collections.ConfigDict()
+  c.loop.iterations = 12           # outer iterations N (reference: 100)
+  c.loop.iterations_per_chunk = 2  # outer iterations scanned inside one jitted call
+  c.loop.num_tasks = 1             # K tasks per iteration, vmapped (reference: 1)
+  c.loop.warmup_rounds = 8         # zero-shot adaptation: rounds of [fit model; TRPO] (reference: 40)
+  c.loop.slbo_stages = 2           # real collections with refinement after warm-up (reference: 3)
+  c.loop.stage_rounds = 4          # rounds of [fit model; TRPO] per stage (reference: 20)
+  c.loop.real_episodes = 8         # real episodes per task per collection (reference: 10k steps)
+  c.loop.initial_episodes = 8      # real episodes of random actions before iteration 1
+  c.loop.gradient_rollouts = 64    # virtual episodes of theta_hat feeding H and J
+  c.loop.ascent_step = 0.3         # AdMRL step length in unit task coordinates w in [-1, 1]^k
+  c.loop.gauss_std = 1.0           # MB-Gauss: w ~ N(0, std^2) clipped to [-1, 1]
+
+  c.model = ml_collections.ConfigDict()
+  c.model.hidden = (128, 128)      # dynamics MLP widths (reference: 1000, 1000)
+  c.model.learning_rate = 1e-3     # Adam(W) step size
+  c.model.weight_decay = 1e-5      # decoupled weight decay
+  c.model.grad_clip = 2.0          # global gradient-norm clip
+  c.model.batch_size = 128         # windows per fit step
+  c.model.loss_horizon = 2         # steps the model is rolled in its loss (1 = SLBO one-step loss)
+  c.model.fit_steps = 40           # fit steps per round (reference: 100)
+
+  c.trpo = ml_collections.ConfigDict()
+  c.trpo.policy_hidden = (32, 32)  # Gaussian policy MLP, tanh
+  c.trpo.value_hidden = (64, 64)   # value MLP, tanh
+  c.trpo.updates_per_round = 10    # TRPO updates per round (reference: 20)
+  c.trpo.model_rollouts = 32       # virtual episodes per TRPO update (reference: 50)
+  c.trpo.gamma = 0.99              # discount
+  c.trpo.lam = 0.95                # GAE lambda
+  c.trpo.max_kl = 0.01             # trust region
+  c.trpo.cg_iters = 10             # CG iterations for the natural gradient
+  c.trpo.cg_damping = 0.1          # Fisher damping
+  c.trpo.entropy_coef = 0.005      # entropy bonus
+  c.trpo.value_lr = 1e-3           # value-fit Adam step size
+  c.trpo.value_epochs = 2          # value-fit epochs per update
+  c.trpo.value_minibatches = 4     # value-fit minibatches per epoch
+
+  c.task_gradient = ml_collections.ConfigDict()
+  c.task_gradient.solver = "normal"  # normal (reference's damped normal equations) | direct
+  c.task_gradient.rhs = "adjoint"    # adjoint (one solve) | columns (k solves, vmapped)
+  c.task_gradient.damping = 0.1      # lambda of the damped system
+  c.task_gradient.cg_iters = 50      # CG iterations (reference: 200)
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.grid_points = 7           # test grid points per task dimension (7 x 7 in 2-D)
+  c.eval.adapt_updates = 80        # zero-shot TRPO updates on the final model per test task
+  c.eval.episodes = 8              # evaluation episodes per task (mean action)
+  c.eval.few_shot_episodes = ()    # few-shot budgets in real episodes per task, e.g. (2, 4)
+  c.eval.few_shot_rounds = 4       # SLBO rounds after each few-shot batch
+  c.eval.ood_fraction = 0.25       # OOD box: the box widened by this fraction per side
+  c.eval.oracle_iters = 1500       # trajectory-optimisation steps of the V* oracle
+  return c
