@@ -43,7 +43,7 @@ def trajectory_optimisation_oracle(family: TaskFamily, psis: jax.Array, key: jax
   env = family.env
   starts = evaluation_starts(family, key, n_episodes)
   z0 = jnp.zeros((psis.shape[0], n_episodes, env.horizon, env.action_dim))
-  opt = optax.adam(lr)
+  opt = optax.adam(optax.cosine_decay_schedule(lr, iters, alpha=0.01))  # decays to settle on the L1 kinks
 
   def objective(z):
     ret = jax.vmap(lambda zg, psi: jax.vmap(

@@ -1,0 +1,136 @@
+"""The analytic family, task boxes, the oracle, the dynamics model and TRPO on the real system."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from admrl_jax import replay
+from admrl_jax.dynamics import DynamicsModel
+from admrl_jax.envs import make_family
+from admrl_jax.oracle import open_loop_return, trajectory_optimisation_oracle
+from admrl_jax.rollout import real_rollouts
+from admrl_jax.tasks import TaskBox
+from admrl_jax.trpo import TRPO
+
+
+@pytest.fixture(scope="module")
+def family():
+  return make_family("point_mass")
+
+
+def test_unknown_family_names_allowed_values():
+  with pytest.raises(ValueError, match=r"family: unknown value 'nope'; allowed: \['point_mass'\]"):
+    make_family("nope")
+
+
+def test_task_box_maps_projects_and_grids():
+  box = TaskBox((-2.0, 1.0), (2.0, 3.0))
+  psi = jnp.array([[0.0, 2.0], [2.0, 3.0], [-2.0, 1.0]])
+  np.testing.assert_allclose(box.to_unit(psi), [[0, 0], [1, 1], [-1, -1]], atol=1e-6)
+  np.testing.assert_allclose(box.from_unit(box.to_unit(psi)), psi, atol=1e-6)
+  np.testing.assert_allclose(box.project(jnp.array([5.0, -5.0])), [2.0, 1.0])
+  grid = box.grid(3)
+  assert grid.shape == (9, 2)
+  np.testing.assert_allclose(grid[0], [-2, 1]) and np.testing.assert_allclose(grid[-1], [2, 3])
+  for sample in (box.sample_uniform(jax.random.key(0), 500), box.sample_gaussian(jax.random.key(1), 500)):
+    assert sample.shape == (500, 2)
+    assert bool(jnp.all((sample >= jnp.array(box.lo)) & (sample <= jnp.array(box.hi))))
+  wide = box.widened(0.25)
+  assert wide.lo == (-3.0, 0.5) and wide.hi == (3.0, 3.5)
+  with pytest.raises(ValueError, match="lo < hi"):
+    TaskBox((1.0,), (0.0,))
+
+
+def test_reward_from_stored_features_matches_env(family):
+  env = family.env
+  traj = real_rollouts(env, lambda o, k: jax.random.uniform(k, (2,), minval=-1, maxval=1), jax.random.key(0), 4)
+  psi = jnp.array([0.5, -1.0])
+  direct = (env.alive - env.ctrl * jnp.sum(jnp.clip(traj.action, -1, 1) ** 2, -1)
+            - jnp.abs(traj.next_obs[..., 0] - psi[0]) - jnp.abs(traj.next_obs[..., 1] - psi[1]))
+  np.testing.assert_allclose(family.reward(traj.c, traj.f, psi), direct, rtol=1e-6)
+  # consecutive steps chain: next_obs_t == obs_{t+1}
+  np.testing.assert_allclose(traj.next_obs[:, :-1], traj.obs[:, 1:])
+
+
+def test_every_target_in_the_box_is_a_reachable_equilibrium(family):
+  """For each corner velocity g there is an action |a_i| <= 0.9 holding v = g, u = a fixed."""
+  env = family.env
+  for g in family.box.grid(2):
+    # at equilibrium u = a and thrust = drag: solve gain R(kappa|g|) a = drag(g) for a
+    speed = jnp.linalg.norm(g)
+    angle = env.kappa * speed
+    rot = jnp.array([[jnp.cos(angle), -jnp.sin(angle)], [jnp.sin(angle), jnp.cos(angle)]])
+    drag = (env.b1 + env.b2 * speed + env.b3 * jax.nn.relu(speed - env.v_turb)) * g
+    a = jnp.linalg.solve(env.gain * rot, drag)
+    assert float(jnp.max(jnp.abs(a))) <= 0.9, (g, a)
+    s = jnp.concatenate([g, a])
+    np.testing.assert_allclose(env.dynamics(s, a), s, atol=1e-5)
+
+
+def test_oracle_converges_and_beats_simple_controllers(family):
+  psis = family.box.grid(2)
+  v_star, curve = trajectory_optimisation_oracle(family, psis, jax.random.key(3), n_episodes=4, iters=1500)
+  curve = np.asarray(curve)
+  # flattened: the last fifth of the curve moved by less than 0.1% of the value
+  assert np.all(np.abs(curve[-1] - curve[-len(curve) // 5]) < 1e-3 * np.abs(curve[-1]))
+  # V* beats the best constant action (a crude controller) on the same episodes
+  env = family.env
+  starts = jax.vmap(env.reset)(jax.random.split(jax.random.key(3), 4))
+  levels = jnp.linspace(-1, 1, 11)
+  consts = jnp.stack(jnp.meshgrid(levels, levels), -1).reshape(-1, 2)
+
+  @jax.jit
+  def best_constant(psi):
+    ret = lambda a, s0: open_loop_return(family, s0, jnp.tile(a, (env.horizon, 1)), psi)
+    return jnp.max(jnp.mean(jax.vmap(lambda a: jax.vmap(lambda s0: ret(a, s0))(starts))(consts), axis=1))
+
+  for i, psi in enumerate(psis):
+    assert float(v_star[i]) >= float(best_constant(psi)) - 1e-3
+  # corners are reachable: the mean per-step tracking loss is small (max return is alive * T)
+  assert np.all(np.asarray(v_star) > 0.85 * env.alive * env.horizon)
+
+
+def _random_data(env, key, n):
+  uniform = lambda o, k: jax.random.uniform(k, (env.action_dim,), minval=-1, maxval=1)
+  return real_rollouts(env, uniform, key, n)
+
+
+def test_model_fits_dynamics_on_the_data_support(family):
+  """Relative one-step error < 5% of the state change on held-out data from the same policy;
+  larger off the support (fast, turbulent states the random policy never reaches)."""
+  env = family.env
+  model = DynamicsModel(env.obs_dim, env.action_dim, hidden=(128, 128), batch_size=128)
+  state = model.init(jax.random.key(0))
+  train = _random_data(env, jax.random.key(1), 64)
+  buf = replay.add(replay.init_buffer(64, env.horizon, env.obs_dim, env.action_dim, env.feature_dim), train)
+  state = model.update_normalisers(state, train)
+  state, loss = jax.jit(model.fit, static_argnums=3)(state, buf, jax.random.key(2), 1500)
+
+  def rel_error(data):
+    pred = model.predict(state.params, state.norms, data.obs, data.action)
+    err = jnp.linalg.norm(pred - data.next_obs, axis=-1)
+    return float(jnp.mean(err) / jnp.mean(jnp.linalg.norm(data.next_obs - data.obs, axis=-1)))
+
+  on_support = rel_error(_random_data(env, jax.random.key(9), 16))
+  fast = real_rollouts(env, lambda o, k: jnp.array([0.85, 0.85]), jax.random.key(4), 4)
+  off_support = rel_error(fast)
+  assert on_support < 0.05, on_support
+  assert off_support > 2 * on_support, (on_support, off_support)
+
+
+def test_trpo_improves_return_and_respects_kl(family):
+  env = family.env
+  agent = TRPO(env.obs_dim, env.action_dim)
+  psi = jnp.array([1.5, -1.0])
+
+  def body(state, key):
+    k_roll, k_upd = jax.random.split(key)
+    traj = real_rollouts(env, agent.act_fn(state.policy), k_roll, 16)
+    return agent.update(state, traj, family.reward(traj.c, traj.f, psi), k_upd)
+
+  state0 = agent.init(jax.random.key(0))
+  _, metrics = jax.jit(lambda s, k: jax.lax.scan(body, s, jax.random.split(k, 40)))(state0, jax.random.key(1))
+  returns = np.asarray(metrics["episode_return"])
+  assert np.all(np.asarray(metrics["kl"]) <= agent.max_kl + 1e-7)
+  assert np.mean(np.asarray(metrics["line_search_accepted"])) > 0.8
+  assert returns[-5:].mean() > returns[:5].mean() + 30.0, (returns[:5], returns[-5:])

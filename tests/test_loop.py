@@ -1,0 +1,110 @@
+"""The outer loop: compiles once, deterministic per seed, config validation, and the whole job."""
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from admrl_jax.config import ConfigError, build, validate
+from admrl_jax.runner import train_and_evaluate
+from tests.conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def admrl_run():
+  """Two chunks of one iteration with a trace counter around the jitted chunk."""
+  loop, evaluator = build(tiny_config("admrl"))
+  traces = []
+
+  def chunk(state):
+    traces.append(1)  # runs only while tracing
+    return loop.run_chunk(state, 1)
+
+  run = jax.jit(chunk)
+  state0 = loop.init(jax.random.key(0))
+  s1, m1 = run(state0)
+  s2, m2 = run(s1)
+  return loop, evaluator, run, traces, state0, (s1, m1), (s2, m2)
+
+
+def test_new_iteration_and_new_tasks_compile_nothing(admrl_run):
+  loop, evaluator, run, traces, state0, (s1, m1), (s2, m2) = admrl_run
+  assert len(traces) == 1
+  moved = s2.replace(psi=loop.family.box.sample_uniform(jax.random.key(5), loop.num_tasks))
+  run(moved)
+  assert len(traces) == 1
+  # a new task for zero-shot adaptation reuses the compiled function
+  zs_traces = []
+
+  def zero_shot(psi, key):
+    zs_traces.append(1)
+    return evaluator.learner.zero_shot(s2.model, psi, key, 2).policy
+
+  f = jax.jit(zero_shot)
+  for psi in ([0.0, 0.0], [1.5, -2.0], [-1.0, 2.0]):
+    f(jnp.asarray(psi), jax.random.key(1))
+  assert len(zs_traces) == 1
+
+
+def test_loop_metrics_are_finite_and_counters_advance(admrl_run):
+  loop, _, _, _, state0, (s1, m1), (s2, m2) = admrl_run
+  per_iteration = loop.num_tasks * loop.collections_per_iteration * loop.real_episodes * loop.family.env.horizon
+  assert int(state0.real_steps) == loop.initial_episodes * loop.family.env.horizon
+  assert int(s1.real_steps) - int(state0.real_steps) == per_iteration
+  assert int(s2.real_steps) - int(s1.real_steps) == per_iteration
+  assert int(s2.iteration) == 2 and int(s2.buffer.size) == 4 + 2 * per_iteration // loop.family.env.horizon
+  for m in (m1, m2):
+    for name, value in m.items():
+      assert np.all(np.isfinite(np.asarray(value))), name
+  # the adversary moved every task and stayed in the box
+  assert not np.allclose(np.asarray(s2.psi), np.asarray(m2["psi"][0]))
+  box = loop.family.box
+  assert np.all((np.asarray(s2.psi) >= np.asarray(box.lo)) & (np.asarray(s2.psi) <= np.asarray(box.hi)))
+
+
+def test_same_seed_same_numbers(admrl_run):
+  loop, _, run, _, _, (s1, m1), _ = admrl_run
+  again, m_again = run(loop.init(jax.random.key(0)))
+  for a, b in zip(jax.tree.leaves(m1), jax.tree.leaves(m_again)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  other, m_other = run(loop.init(jax.random.key(1)))
+  assert not np.allclose(np.asarray(m1["return_hat"]), np.asarray(m_other["return_hat"]))
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("family", "cheetah", r"family: unknown value 'cheetah'; allowed: \['point_mass'\]"),
+    ("method", "maml", r"method: unknown value 'maml'; allowed: \['admrl', 'unif', 'gauss'\]"),
+    ("loop.iterations", 0, r"loop.iterations: must be a positive integer, got 0"),
+    ("trpo.max_kl", -1.0, r"trpo.max_kl: must be a positive number, got -1.0"),
+    ("task_gradient.solver", "lu", r"task_gradient.solver: unknown value 'lu'; allowed: \['normal', 'direct'\]"),
+])
+def test_bad_config_names_field_and_allowed_values(field, value, message):
+  c = tiny_config()
+  *parents, leaf = field.split(".")
+  node = c
+  for p in parents:
+    node = node[p]
+  node[leaf] = value
+  with pytest.raises(ConfigError, match=message):
+    validate(c)
+
+
+@pytest.mark.parametrize("method", ["admrl", "unif", "gauss"])
+def test_main_job_writes_run_directory(tmp_path, method):
+  c = tiny_config(method)
+  summary = train_and_evaluate(c, str(tmp_path), log=lambda *_: None)
+  with open(tmp_path / "summary.json") as fh:
+    on_disk = json.load(fh)
+  for key in ("method", "family", "worst_case_gap", "mean_gap", "cvar10_gap", "real_env_steps",
+              "wall_time_s", "seed"):
+    assert key in on_disk, key
+  assert on_disk["method"] == method
+  assert on_disk["worst_case_gap"] >= on_disk["cvar10_gap"] >= on_disk["mean_gap"] >= 0.0
+  assert summary["real_env_steps"] == (4 + 2 * 2 * 3 * 2) * 50
+  assert any(r["budget"] == "few_shot_50" for r in on_disk["table"])
+  rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+  assert [r["iteration"] for r in rows] == [1, 2]
+  assert os.path.getsize(tmp_path / "gap_heatmap.png") > 1000
+  assert os.path.exists(tmp_path / "config.json") and os.path.exists(tmp_path / "eval.csv")
