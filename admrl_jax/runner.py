@@ -20,6 +20,17 @@ def _jsonable(tree):
   return jax.tree.map(lambda x: np.asarray(x).tolist(), tree)
 
 
+class NonFiniteError(FloatingPointError):
+  """A metric of the outer loop became NaN or infinite; the message names it and the iteration."""
+
+
+def check_finite(row: dict) -> None:
+  """Raise NonFiniteError on the first non-finite metric of one iteration's row."""
+  for name, value in row.items():
+    if not np.all(np.isfinite(np.asarray(value, dtype=np.float64))):
+      raise NonFiniteError(f"metric {name!r} is not finite at outer iteration {row['iteration']}: {value}")
+
+
 def train(config, run_dir: str, log=print):
   """Run the outer loop of ``config`` and write metrics.jsonl into run_dir.
 
@@ -52,6 +63,8 @@ def train(config, run_dir: str, log=print):
         row = _jsonable(jax.tree.map(lambda m: m[i], metrics))
         history.append(row)
         fh.write(json.dumps(row) + "\n")
+        fh.flush()
+        check_finite(row)
         worst_seen = max(worst_seen, float(np.max(row["gap_estimate"])))
       fh.flush()
       last = history[-1]

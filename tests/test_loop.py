@@ -108,3 +108,10 @@ def test_main_job_writes_run_directory(tmp_path, method):
   assert [r["iteration"] for r in rows] == [1, 2]
   assert os.path.getsize(tmp_path / "gap_heatmap.png") > 1000
   assert os.path.exists(tmp_path / "config.json") and os.path.exists(tmp_path / "eval.csv")
+
+
+def test_non_finite_metric_stops_the_run_with_its_name():
+  from admrl_jax.runner import NonFiniteError, check_finite
+  check_finite({"iteration": 3, "gap_estimate": [1.0, 2.0]})
+  with pytest.raises(NonFiniteError, match=r"'cg_residual' is not finite at outer iteration 3"):
+    check_finite({"iteration": 3, "gap_estimate": [1.0], "cg_residual": [float("nan")]})
