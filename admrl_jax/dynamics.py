@@ -73,6 +73,7 @@ class DynamicsModel:
   grad_clip: float = 2.0
   batch_size: int = 256
   loss_horizon: int = 1
+  batch_sharding: jax.sharding.Sharding | None = None  # fit windows split over devices (data parallel)
 
   @property
   def net(self) -> DynamicsNet:
@@ -126,6 +127,8 @@ class DynamicsModel:
     def step(carry, k):
       params, opt_state = carry
       window = replay.sample_windows(buffer, k, self.batch_size, self.loss_horizon)
+      if self.batch_sharding is not None:  # each device takes a slice; the gradient mean all-reduces
+        window = jax.lax.with_sharding_constraint(window, self.batch_sharding)
       loss, grads = jax.value_and_grad(self.loss)(params, state.norms, window)
       updates, opt_state = self.optimizer.update(grads, opt_state, params)
       return (optax.apply_updates(params, updates), opt_state), loss

@@ -14,6 +14,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 from flax import struct
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from admrl_jax import replay
 from admrl_jax.adapt import Learner, episode_returns
@@ -55,6 +56,7 @@ class OuterLoop:
   gauss_std: float = 1.0
   first_task_unit: float = 0.3     # the reference's first task, w = 0.3
   initial_episodes: int = 8        # real episodes of uniform random actions before iteration 1
+  mesh: jax.sharding.Mesh | None = None  # a ``tasks`` axis: the K tasks split over its devices
 
   def __post_init__(self):
     if self.method not in METHODS:
@@ -83,6 +85,20 @@ class OuterLoop:
     traj = real_rollouts(env, uniform, k_random, self.initial_episodes)
     return self._add_real(state, traj)
 
+  def place(self, state: MetaState) -> MetaState:
+    """Put a state on the mesh: psi [K, k] split over the ``tasks`` axis, the rest replicated."""
+    if self.mesh is None:
+      return state
+    state = jax.device_put(state, NamedSharding(self.mesh, P()))
+    return state.replace(psi=jax.device_put(state.psi, NamedSharding(self.mesh, P("tasks"))))
+
+  def _split_tasks(self, tree):
+    """Constrain leaves with a leading task axis [K, ...] to be split over the mesh's devices."""
+    if self.mesh is None:
+      return tree
+    sharding = NamedSharding(self.mesh, P("tasks"))
+    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
+
   def _add_real(self, state: MetaState, traj: Transition) -> MetaState:
     """Fold real episodes (leaves [B, T, ...]) into the buffer, the normalisers and the counter."""
     model = self.learner.model.update_normalisers(state.model, traj)
@@ -109,8 +125,8 @@ class OuterLoop:
     """One outer iteration: (MetaState) -> (MetaState, metrics pytree)."""
     learner, K = self.learner, self.num_tasks
     key, k_prop, k_init, k_warm, k_stages, k_star, k_grad = jax.random.split(state.key, 7)
-    psi = self.propose(state, k_prop)
-    agents = jax.vmap(learner.agent.init)(jax.random.split(k_init, K))
+    psi = self._split_tasks(self.propose(state, k_prop))
+    agents = self._split_tasks(jax.vmap(learner.agent.init)(jax.random.split(k_init, K)))
 
     model, hat, warm_metrics = learner.slbo_rounds(state.model, agents, psi, state.buffer, k_warm,
                                                    self.warmup_rounds)
@@ -153,7 +169,7 @@ class OuterLoop:
       metrics.update(task_gradient=grad, cg_residual=info.cg_residual,
                      inner_stationarity=info.inner_stationarity)
 
-    state = state.replace(psi=next_psi, key=key, iteration=state.iteration + 1)
+    state = state.replace(psi=self._split_tasks(next_psi), key=key, iteration=state.iteration + 1)
     return state, metrics
 
   def ascend(self, psi: jax.Array, grad: jax.Array) -> jax.Array:

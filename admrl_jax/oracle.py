@@ -9,8 +9,12 @@ the oracle are averaged over the very same episodes.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from admrl_jax.tasks import TaskFamily
@@ -65,3 +69,28 @@ def trajectory_optimisation_oracle(family: TaskFamily, psis: jax.Array, key: jax
       (z0, opt.init(z0)))
   v_star = jnp.mean(jax.jit(objective)(z), axis=1)
   return v_star, curve
+
+
+def cached_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array, n_episodes: int, iters: int,
+                  cache_dir: str | None):
+  """``trajectory_optimisation_oracle`` with an on-disk cache -> (v_star [G], curve [C, G], hit).
+
+  The cache file is keyed by the family (name, box, environment parameters), the task grid, the
+  evaluation key and the oracle budget, so every run and every method evaluated on the same grid
+  reuses one computation. ``cache_dir`` None or "" turns the cache off.
+  """
+  if cache_dir:
+    ident = repr((family.name, family.box, family.env, np.asarray(psis, np.float32).tobytes(),
+                  np.asarray(jax.random.key_data(key)).tobytes(), n_episodes, iters))
+    path = os.path.join(cache_dir, f"{family.name}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.npz")
+    if os.path.exists(path):
+      with np.load(path) as data:
+        return data["v_star"], data["curve"], True
+  v_star, curve = trajectory_optimisation_oracle(family, psis, key, n_episodes, iters)
+  v_star, curve = np.asarray(v_star), np.asarray(curve)
+  if cache_dir:
+    os.makedirs(cache_dir, exist_ok=True)
+    tmp = path + f".tmp{os.getpid()}.npz"
+    np.savez(tmp, v_star=v_star, curve=curve, psi=np.asarray(psis))
+    os.replace(tmp, path)  # atomic: concurrent runs never read a half-written file
+  return v_star, curve, False

@@ -28,6 +28,9 @@ def tiny_config(method: str = "admrl"):
   c.eval.few_shot_episodes = (1,)
   c.eval.few_shot_rounds = 1
   c.eval.oracle_iters = 100
+  c.eval.oracle_cache = ""
+  c.checkpoint.every = 1
+  c.logging.wandb = "disabled"
   return c
 
 

@@ -1,16 +1,37 @@
-"""Registry of task families: ``make_family(name)``."""
+"""Registry of task families: ``make_family(name, backend, lo, hi)``."""
 from __future__ import annotations
 
 from admrl_jax.envs.point_mass import point_mass_family
-from admrl_jax.tasks import TaskFamily
+from admrl_jax.tasks import TaskBox, TaskFamily
 
 FAMILIES = {
     "point_mass": point_mass_family,
 }
+# Physics backends each family can run on; the first is its default.
+BACKENDS = {
+    "point_mass": ("jax",),
+}
 
 
-def make_family(name: str) -> TaskFamily:
-  """The task family called ``name``; a ValueError names the allowed values otherwise."""
+def make_family(name: str, backend: str | None = None, lo: tuple = (), hi: tuple = ()) -> TaskFamily:
+  """The task family ``name`` on ``backend``, with its task box replaced by [lo, hi] if given.
+
+  Raises ValueError naming the field and its allowed values.
+  """
   if name not in FAMILIES:
     raise ValueError(f"family: unknown value {name!r}; allowed: {sorted(FAMILIES)}")
-  return FAMILIES[name]()
+  backend = backend or BACKENDS[name][0]
+  if backend not in BACKENDS[name]:
+    raise ValueError(f"backend: unknown value {backend!r} for family {name!r}; allowed: {list(BACKENDS[name])}")
+  family = FAMILIES[name]() if backend == BACKENDS[name][0] else FAMILIES[name](backend=backend)
+  if lo or hi:
+    dim = family.box.dim
+    for field, value in (("task.lo", lo), ("task.hi", hi)):
+      if len(value) != dim:
+        raise ValueError(f"{field}: family {name!r} has {dim}-dimensional tasks, got {len(value)} values {tuple(value)}")
+    if any(h <= l for l, h in zip(lo, hi)):
+      raise ValueError(f"task.lo, task.hi: the box is empty or inverted; need lo < hi in every dimension, "
+                       f"got lo={tuple(lo)} hi={tuple(hi)}")
+    family = TaskFamily(family.name, TaskBox(tuple(map(float, lo)), tuple(map(float, hi))), family.reward,
+                        family.env)
+  return family

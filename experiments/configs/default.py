@@ -11,6 +11,12 @@ def get_config() -> ml_collections.ConfigDict:
   c.method = "admrl"               # admrl (adversarial tasks) | unif (MB-Unif) | gauss (MB-Gauss)
   c.seed = 0                       # one seed drives everything (typed PRNG keys split per consumer)
   c.workdir = "runs"               # run directories are created under this folder
+  c.backend = "jax"                # physics backend of the family's env: see admrl_jax.envs.BACKENDS
+  c.devices = 1                    # devices along the mesh's task axis; K tasks are split over them
+
+  c.task = ml_collections.ConfigDict()
+  c.task.lo = ()                   # task box lower corner; () keeps the family's box (SPEC section 4)
+  c.task.hi = ()                   # task box upper corner; give both or neither
 
   c.loop = ml_collections.ConfigDict()
   c.loop.iterations = 12           # outer iterations N (reference: 100)
@@ -63,4 +69,15 @@ def get_config() -> ml_collections.ConfigDict:
   c.eval.few_shot_rounds = 4       # SLBO rounds after each few-shot batch
   c.eval.ood_fraction = 0.25       # OOD box: the box widened by this fraction per side
   c.eval.oracle_iters = 1500       # trajectory-optimisation steps of the V* oracle
+  c.eval.oracle_cache = "runs/oracle_cache"  # V* cache folder, shared by all runs ("" disables)
+  c.eval.seed = 0                  # evaluation start states and oracle: one seed for every run
+
+  c.checkpoint = ml_collections.ConfigDict()
+  c.checkpoint.every = 2           # outer iterations between orbax checkpoints (multiple of the chunk)
+  c.checkpoint.keep = 2            # latest checkpoints kept (0: all)
+  c.checkpoint.keep_period = 4     # checkpoints at multiples of this iteration are kept too (0: none)
+
+  c.logging = ml_collections.ConfigDict()
+  c.logging.wandb = "offline"      # offline (no network; `wandb sync` later) | online | disabled
+  c.logging.project = "admrl-jax"  # wandb project
   return c
