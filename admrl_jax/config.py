@@ -44,13 +44,13 @@ def validate(config) -> None:
   for field, allowed in choices.items():
     if _get(config, field) not in allowed:
       raise ConfigError(f"{field}: unknown value {_get(config, field)!r}; allowed: {allowed}")
+  if bool(config.task.lo) != bool(config.task.hi):
+    raise ConfigError("task.lo, task.hi: give both bounds of the task box or neither, "
+                      f"got lo={tuple(config.task.lo)} hi={tuple(config.task.hi)}")
   try:  # backend, task box and psi dimension against the family
     make_family(config.family, config.backend, tuple(config.task.lo), tuple(config.task.hi))
   except ValueError as err:
     raise ConfigError(str(err)) from None
-  if bool(config.task.lo) != bool(config.task.hi):
-    raise ConfigError("task.lo, task.hi: give both bounds of the task box or neither, "
-                      f"got lo={tuple(config.task.lo)} hi={tuple(config.task.hi)}")
   for field in _POSITIVE_INTS:
     value = _get(config, field)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -38,3 +38,19 @@ def gap_heatmap(path: str, grid_psi: np.ndarray, gaps: np.ndarray, points_per_di
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
+
+
+def gap_vs_samples(path: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> None:
+  """Worst-case gap against real training samples, one line per run (label -> (steps, gaps))."""
+  fig, ax = plt.subplots(figsize=(5.5, 4.0))
+  for label, (steps, gaps) in sorted(curves.items()):
+    order = np.argsort(steps)
+    ax.plot(np.asarray(steps)[order], np.asarray(gaps)[order], "-o", ms=4, label=label)
+  ax.set_xlabel("real environment steps")
+  ax.set_ylabel("worst-case gap (zero-shot)")
+  ax.set_title(title, fontsize=9)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)

@@ -26,7 +26,7 @@ class TrajectoryBuffer:
 
 
 def init_buffer(capacity: int, horizon: int, obs_dim: int, action_dim: int, feature_dim: int) -> TrajectoryBuffer:
-  z = lambda *shape: jnp.zeros((capacity, horizon) + shape, jnp.float32)
+  z = lambda *shape: jnp.zeros((capacity, horizon) + shape)  # the default float (x64 too)
   data = Transition(z(obs_dim), z(action_dim), z(obs_dim), z(), z(feature_dim), z())
   return TrajectoryBuffer(data, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 

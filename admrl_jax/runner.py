@@ -9,6 +9,7 @@ gap tables and figures; ``train_and_evaluate`` is the main job.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import signal
@@ -91,7 +92,8 @@ def task_mesh(devices: int):
   if devices > jax.device_count():
     raise ValueError(f"devices: asked for {devices}, but jax sees {jax.device_count()} "
                      f"({jax.devices()[0].platform}); allowed: 1..{jax.device_count()}")
-  return jax.make_mesh((devices,), ("tasks",), devices=jax.devices()[:devices])
+  return jax.make_mesh((devices,), ("tasks",), axis_types=(jax.sharding.AxisType.Auto,),
+                       devices=jax.devices()[:devices])
 
 
 def save_config(config, run_dir: str) -> None:
@@ -100,10 +102,25 @@ def save_config(config, run_dir: str) -> None:
     fh.write(config.to_json_best_effort(indent=2))
 
 
+def load_config(run_dir: str):
+  """The resolved config a run directory was started with (locked), lists turned back to tuples."""
+  import ml_collections
+  path = os.path.join(run_dir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"run_dir: {run_dir!r} holds no config.json; is it a run directory?")
+  with open(path) as fh:
+    raw = json.load(fh)
+  as_tuples = lambda x: tuple(as_tuples(v) for v in x) if isinstance(x, list) else (
+      {k: as_tuples(v) for k, v in x.items()} if isinstance(x, dict) else x)
+  config = ml_collections.ConfigDict(as_tuples(raw))
+  config.lock()
+  return config
+
+
 def train(config, run_dir: str, log=print, resume: bool = False, on_iteration=None) -> TrainResult:
   """Run (or, with resume, continue from the latest checkpoint) the outer loop of ``config``.
 
-  on_iteration(row): called after each iteration's row is logged and any checkpoint written.
+  on_iteration(row): called after each iteration's row is logged, before the chunk's checkpoint.
   Raises TrainingInterrupted after SIGINT/SIGTERM (checkpoint saved) and NonFiniteError on a NaN.
   """
   loop, evaluator = build(config, mesh=task_mesh(config.devices))
@@ -146,12 +163,12 @@ def train(config, run_dir: str, log=print, resume: bool = False, on_iteration=No
           rows.append(row)
           check_finite(row)
           worst_seen = max(worst_seen, float(np.max(row["gap_estimate"])))
-        done = int(state.iteration)
-        if done % config.checkpoint.every == 0 or done == config.loop.iterations or stop.received:
-          ckpt.save(state, history)
         for row in rows:
           if on_iteration is not None:
             on_iteration(row)
+        done = int(state.iteration)
+        if done % config.checkpoint.every == 0 or done == config.loop.iterations or stop.received:
+          ckpt.save(state, history)
         last = history[-1]
         postfix = {"real": last["real_steps"], "steps/s": f"{(int(state.real_steps) - steps_before) / dt:.0f}",
                    "compile_s": f"{compile_s:.0f}", "gap_est": f"{np.max(last['gap_estimate']):.1f}",
@@ -171,6 +188,12 @@ def train(config, run_dir: str, log=print, resume: bool = False, on_iteration=No
   return TrainResult(loop, evaluator, state, history, time_before + time.perf_counter() - start, compile_s)
 
 
+@functools.lru_cache(maxsize=4)
+def _evaluation_fns(evaluator):
+  """Jitted zero-shot and few-shot evaluations, compiled once per evaluator (many checkpoints)."""
+  return jax.jit(evaluator.zero_shot_returns), jax.jit(evaluator.few_shot_returns, static_argnums=5)
+
+
 def evaluate(config, loop, evaluator, state, log=print):
   """Gap tables on the test grid and the OOD grid: zero-shot, then each few-shot budget.
 
@@ -182,8 +205,7 @@ def evaluate(config, loop, evaluator, state, log=print):
   eval_key = jax.random.key(e.seed)
   k_adapt = jax.random.fold_in(jax.random.key(config.seed), 10_000)
   boxes = {"in_box": family.box, "ood": family.box.widened(e.ood_fraction)}
-  zero_shot = jax.jit(evaluator.zero_shot_returns)
-  few_shot = jax.jit(evaluator.few_shot_returns, static_argnums=5)
+  zero_shot, few_shot = _evaluation_fns(evaluator)
   results = {}
   for name, box in boxes.items():
     psis = box.grid(e.grid_points)
@@ -278,3 +300,27 @@ def train_and_evaluate(config, run_dir: str, log=print, resume: bool = False) ->
     logger.log_summary(summary, {k: v for k, v in images.items() if os.path.exists(v)})
     logger.close()
   return summary
+
+
+def load_run(run_dir: str):
+  """(config, loop, evaluator) of a run directory, built from the config it was started with."""
+  config = load_config(run_dir)
+  loop, evaluator = build(config)
+  return config, loop, evaluator
+
+
+def restore_state(run_dir: str, loop: OuterLoop, seed: int, step: int | None = None):
+  """(MetaState, history) of a run's checkpoint at ``step`` (default: the latest)."""
+  ckpt = Checkpointer(run_dir)
+  try:
+    return ckpt.restore(loop.init(jax.random.key(seed)), step)
+  finally:
+    ckpt.close()
+
+
+def checkpoint_steps(run_dir: str) -> list[int]:
+  ckpt = Checkpointer(run_dir)
+  try:
+    return ckpt.steps()
+  finally:
+    ckpt.close()

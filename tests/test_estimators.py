@@ -237,6 +237,8 @@ def test_implicit_task_gradient_matches_finite_differences_on_quadratic(method, 
 
   cfg = SolverConfig(method=method, rhs=rhs, damping=1e-6, iters=100, tol=1e-12)
   grad, info = implicit_task_gradient(*args, cfg)
+  print(f"quadratic [{method}/{rhs}]: |grad - fd| / |fd| = "
+        f"{np.linalg.norm(np.asarray(grad) - fd) / np.linalg.norm(fd):.2e}")   # shown with pytest -s
   np.testing.assert_allclose(np.asarray(grad), fd, rtol=1e-3, atol=1e-4 * np.abs(fd).max())
   assert float(info.cg_residual) < 1e-4
   np.testing.assert_allclose(np.asarray(info.envelope_star - info.envelope_hat + info.implicit_term),

@@ -79,6 +79,11 @@ def test_same_seed_same_numbers(admrl_run):
     ("loop.iterations", 0, r"loop.iterations: must be a positive integer, got 0"),
     ("trpo.max_kl", -1.0, r"trpo.max_kl: must be a positive number, got -1.0"),
     ("task_gradient.solver", "lu", r"task_gradient.solver: unknown value 'lu'; allowed: \['normal', 'direct'\]"),
+    ("logging.wandb", "cloud", r"logging.wandb: unknown value 'cloud'; allowed: \['offline', 'online', 'disabled'\]"),
+    ("task.hi", (1.0, 1.0), r"task.lo, task.hi: give both bounds of the task box or neither"),
+    ("checkpoint.every", 0, r"checkpoint.every: must be a positive integer, got 0"),
+    ("checkpoint.keep", -1, r"checkpoint.keep: must be a non-negative integer \(0: no limit\), got -1"),
+    ("devices", 3, r"devices: must divide loop.num_tasks=2 \(tasks are split over devices\), got 3"),
 ])
 def test_bad_config_names_field_and_allowed_values(field, value, message):
   c = tiny_config()
@@ -91,23 +96,40 @@ def test_bad_config_names_field_and_allowed_values(field, value, message):
     validate(c)
 
 
-@pytest.mark.parametrize("method", ["admrl", "unif", "gauss"])
-def test_main_job_writes_run_directory(tmp_path, method):
-  c = tiny_config(method)
+def test_main_job_writes_run_directory(tmp_path):
+  c = tiny_config("admrl")
+  c.logging.wandb = "offline"   # no network needed
   summary = train_and_evaluate(c, str(tmp_path), log=lambda *_: None)
   with open(tmp_path / "summary.json") as fh:
     on_disk = json.load(fh)
   for key in ("method", "family", "worst_case_gap", "mean_gap", "cvar10_gap", "real_env_steps",
               "wall_time_s", "seed"):
     assert key in on_disk, key
-  assert on_disk["method"] == method
+  assert on_disk["method"] == "admrl"
   assert on_disk["worst_case_gap"] >= on_disk["cvar10_gap"] >= on_disk["mean_gap"] >= 0.0
   assert summary["real_env_steps"] == (4 + 2 * 2 * 3 * 2) * 50
   assert any(r["budget"] == "few_shot_50" for r in on_disk["table"])
   rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
   assert [r["iteration"] for r in rows] == [1, 2]
+  assert len(open(tmp_path / "metrics.csv").read().splitlines()) == 3 and "psi/1/0" in open(tmp_path / "metrics.csv").readline()
   assert os.path.getsize(tmp_path / "gap_heatmap.png") > 1000
-  assert os.path.exists(tmp_path / "config.json") and os.path.exists(tmp_path / "eval.csv")
+  for name in ("config.json", "eval.csv", "eval_table.md", "eval_table.csv"):
+    assert os.path.exists(tmp_path / name), name
+  assert list((tmp_path / "wandb").glob("offline-run-*"))   # wandb wrote its offline run
+
+
+@pytest.mark.parametrize("method", ["unif", "gauss"])
+def test_baseline_proposals_stay_in_the_box_and_differ_per_iteration(method):
+  loop, _ = build(tiny_config(method))
+  state = loop.init(jax.random.key(0))
+  a, b = loop.propose(state, jax.random.key(1)), loop.propose(state, jax.random.key(2))
+  assert a.shape == (loop.num_tasks, 2) and not np.allclose(a, b)
+  box = loop.family.box
+  many = np.asarray(loop.propose(state.replace(psi=state.psi), jax.random.key(3)))
+  assert np.all((many >= np.asarray(box.lo)) & (many <= np.asarray(box.hi)))
+  if method == "gauss":  # w ~ N(0, 1) clipped: a sizeable share of the mass sits on the faces
+    w = np.asarray(box.to_unit(jax.vmap(lambda k: loop.propose(state, k))(jax.random.split(jax.random.key(4), 500))))
+    assert 0.2 < np.mean(np.abs(w) == 1.0) < 0.45
 
 
 def test_non_finite_metric_stops_the_run_with_its_name():

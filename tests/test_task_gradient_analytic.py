@@ -90,6 +90,8 @@ def test_implicit_gradient_matches_finite_differences_on_point_mass(method):
     eps = 1e-5
     fd = np.array([(gap(psi + eps * e) - gap(psi - eps * e)) / (2 * eps) for e in jnp.eye(2)])
     assert float(gap(psi)) > 0.1  # the model is wrong enough for the gap to matter
+    print(f"point mass [{method}]: |grad - fd| / |fd| = "
+          f"{np.linalg.norm(np.asarray(grad) - fd) / np.linalg.norm(fd):.2e}")   # shown with pytest -s
     np.testing.assert_allclose(np.asarray(grad), fd, rtol=1e-4, atol=1e-6)
     assert float(info.cg_residual) < 1e-6
     # dropping the implicit term (the naive "envelope only" gradient) is measurably wrong

@@ -1,0 +1,147 @@
+"""The researcher's workflow: exact resume after SIGTERM and SIGKILL, the CLI's bad inputs,
+evaluation from checkpoints, a sweep, and the sharded run against the single-device run."""
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from admrl_jax.checkpoint import Checkpointer
+from admrl_jax.runner import TIMING_FIELDS, train
+from tests.interrupted_run import resume_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _python(*args, env=None, timeout=600):
+  return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                        env={**os.environ, **(env or {})})
+
+
+def _rows(run_dir):
+  rows = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
+  return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in rows]
+
+
+def _leaves(state):
+  return [np.asarray(x) for x in jax.tree.leaves(state.replace(key=jax.random.key_data(state.key)))]
+
+
+def _steps(run_dir):
+  ckpt = Checkpointer(str(run_dir))
+  steps = ckpt.steps()
+  ckpt.close()
+  return steps
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  """An uninterrupted 4-iteration run, and the same run stopped by SIGTERM after iteration 1,
+  resumed, killed (SIGKILL) after iteration 3 (last checkpoint: 2), and resumed to the end."""
+  root = tmp_path_factory.mktemp("resume")
+  ref_dir, cut_dir = str(root / "ref"), str(root / "cut")
+  ref = train(resume_config(4), ref_dir, log=lambda *_: None)
+  cmd = ["-m", "tests.interrupted_run", cut_dir, "--iterations=4"]
+  term = _python(*cmd, "--at=1", "--signal=SIGTERM")
+  after_term = (_steps(cut_dir), len(_rows(cut_dir)))
+  kill = _python(*cmd, "--at=3", "--signal=SIGKILL", "--resume")
+  after_kill = (_steps(cut_dir), len(_rows(cut_dir)))
+  resumed = train(resume_config(4), cut_dir, log=lambda *_: None, resume=True)
+  return dict(ref=ref, ref_dir=ref_dir, cut_dir=cut_dir, term=term, kill=kill, after_term=after_term,
+              after_kill=after_kill, resumed=resumed)
+
+
+def test_sigterm_and_sigkill_then_resume_equal_the_uninterrupted_run(runs):
+  assert runs["term"].returncode == 3, runs["term"].stderr[-2000:]
+  assert "SIGTERM after outer iteration 1" in runs["term"].stderr
+  assert runs["after_term"] == ([1], 1)            # checkpoint written at the signal, off the schedule
+  assert runs["kill"].returncode == -signal.SIGKILL, runs["kill"].stderr[-2000:]
+  assert runs["after_kill"] == ([1, 2], 3)         # row 3 was logged, its state never checkpointed
+  ref, resumed = runs["ref"], runs["resumed"]
+  assert int(resumed.state.iteration) == 4
+  for a, b in zip(_leaves(ref.state), _leaves(resumed.state)):
+    np.testing.assert_array_equal(a, b)
+  assert _rows(runs["cut_dir"]) == _rows(runs["ref_dir"])   # row 3 recomputed, not duplicated
+  with open(os.path.join(runs["cut_dir"], "metrics.csv")) as fh:
+    assert len(fh.read().splitlines()) == 1 + 4
+
+
+def test_evaluate_cli_from_checkpoints(runs, tmp_path):
+  out = tmp_path / "eval"
+  p = _python("-m", "experiments.evaluate", f"--run_dir={runs['ref_dir']}", "--checkpoints=all", f"--out={out}")
+  assert p.returncode == 0, p.stderr[-3000:]
+  assert _steps(runs["ref_dir"]) == [2, 4]
+  table = (out / "eval_table.md").read_text().splitlines()
+  assert len(table) == 2 + 2 * 2 * 2             # 2 checkpoints x (in-box, OOD) x (zero-shot, few-shot)
+  assert os.path.getsize(out / "worst_gap_vs_samples.png") > 1000
+  for step in (2, 4):
+    step_dir = os.path.join(runs["ref_dir"], "eval", f"iteration_{step}")
+    summary = json.load(open(os.path.join(step_dir, "summary.json")))
+    assert summary["iterations"] == step and summary["worst_case_gap"] >= summary["mean_gap"] >= 0
+    assert os.path.getsize(os.path.join(step_dir, "gap_heatmap.png")) > 1000
+
+
+_TRAIN = ["-m", "experiments.train", "--config=tests/tiny_config.py", "--run_dir={workdir}/x"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (_TRAIN + ["--config.family=cheetah"], "family: unknown value 'cheetah'; allowed: ['point_mass']"),
+    (_TRAIN + ["--config.method=maml"], "method: unknown value 'maml'; allowed: ['admrl', 'unif', 'gauss']"),
+    (_TRAIN + ["--config.task.lo=(1.0, 1.0)", "--config.task.hi=(0.0, 2.0)"],
+     "task.lo, task.hi: the box is empty or inverted; need lo < hi in every dimension, "
+     "got lo=(1.0, 1.0) hi=(0.0, 2.0)"),
+    (_TRAIN + ["--config.task.lo=(0.0,)", "--config.task.hi=(1.0,)"],
+     "task.lo: family 'point_mass' has 2-dimensional tasks, got 1 values (0.0,)"),
+    (_TRAIN + ["--config.loop.real_episodes=0"], "loop.real_episodes: must be a positive integer, got 0"),
+    (_TRAIN + ["--config.backend=mjx"], "backend: unknown value 'mjx' for family 'point_mass'; allowed: ['jax']"),
+    (_TRAIN + ["--config.devices=8", "--config.loop.num_tasks=8", "--config.model.batch_size=64"],
+     "devices: asked for 8, but jax sees 1 (cpu); allowed: 1..1"),
+    (["-m", "experiments.train", "--resume", "--run_dir={workdir}/missing"],
+     "run_dir: '{workdir}/missing' holds no config.json; is it a run directory?"),
+    (["-m", "experiments.evaluate", "--run_dir={workdir}/missing"],
+     "run_dir: '{workdir}/missing' holds no config.json; is it a run directory?"),
+    (["-m", "experiments.sweep", "--config=tests/tiny_config.py", "--methods=admrl,maml", "--root={workdir}"],
+     "methods: unknown value(s) ['maml']; allowed: ['admrl', 'unif', 'gauss']"),
+])
+def test_cli_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, message):
+  workdir = tmp_path / "runs"
+  p = _python(*[a.format(workdir=workdir) for a in args])
+  assert p.returncode == 2, p.stderr[-2000:]
+  assert p.stderr.strip().splitlines() == ["error: " + message.format(workdir=workdir)]
+  assert not workdir.exists()
+
+
+def test_sweep_runs_then_skips_finished_runs(tmp_path):
+  cmd = ["-m", "experiments.sweep", "--config=tests/tiny_config.py", "--methods=unif", "--seeds=0",
+         f"--root={tmp_path}", "--config.loop.iterations=1"]
+  first = _python(*cmd)
+  assert first.returncode == 0, first.stderr[-3000:]
+  summary = json.load(open(tmp_path / "unif-s0" / "summary.json"))
+  assert summary["method"] == "unif" and summary["iterations"] == 1
+  assert "| MB-Unif | 1 |" in (tmp_path / "results.md").read_text()
+  again = _python(*cmd)
+  assert again.returncode == 0 and "unif-s0: finished already, skipped" in again.stdout
+
+
+def test_sharded_run_equals_single_device_run():
+  p = _python("-m", "tests.sharded_run", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+  assert p.returncode == 0, p.stderr[-3000:]
+  report = json.loads(p.stdout.strip().splitlines()[-1])
+  assert report["device_count"] == 4
+  assert report["psi_devices"] == 4 and "tasks" in report["psi_spec"]   # tasks split over devices
+  assert report["model_devices"] == 4                                   # model replicated
+  assert report["policy_devices"] == 4
+  # the data-parallel model fit equals the plain fit to float32 rounding
+  assert report["fit_rel_diff"] < 1e-5, report
+  # per-task TRPO split over devices: within 10x of what a 1e-7 nudge of the model does on one device
+  assert report["tasks_rel_diff"] < 10 * report["tasks_float_noise"] + 1e-6, report
+  assert report["adapt_rel_diff"] < 1e-2, report
+  # a whole outer iteration: the rounding amplified through model rollouts and TRPO stays small
+  assert report["iteration_state_rel_diff"] < 5e-2, report
+  metric = report["iteration_metric_rel_diff"]
+  assert metric["return_hat"] < 1e-2 and metric["return_star"] < 1e-2 and metric["model_loss"] < 1e-3, report
+  assert metric["task_gradient"] < 1e-1, report
