@@ -18,7 +18,7 @@ _POSITIVE_INTS = [
     "model.batch_size", "model.loss_horizon", "model.fit_steps", "trpo.updates_per_round",
     "trpo.model_rollouts", "trpo.cg_iters", "trpo.value_epochs", "trpo.value_minibatches",
     "task_gradient.cg_iters", "eval.grid_points", "eval.adapt_updates", "eval.episodes",
-    "eval.few_shot_rounds", "eval.oracle_iters", "devices", "checkpoint.every",
+    "eval.few_shot_rounds", "eval.oracle_iters", "eval.oracle_episodes", "eval.random_tasks", "devices", "checkpoint.every",
 ]
 _NON_NEGATIVE_INTS = ["checkpoint.keep", "checkpoint.keep_period"]
 _POSITIVE_FLOATS = ["model.learning_rate", "trpo.max_kl", "trpo.value_lr", "loop.ascent_step",
@@ -40,7 +40,7 @@ def validate(config) -> None:
   """Raise ConfigError naming the first bad field and its allowed values; otherwise return."""
   choices = {"family": sorted(FAMILIES), "method": list(METHODS),
              "task_gradient.solver": list(SOLVERS), "task_gradient.rhs": list(RHS_FORMS),
-             "logging.wandb": list(WANDB_MODES)}
+             "logging.wandb": list(WANDB_MODES), "eval.oracle": ["trajectory", "policy"]}
   for field, allowed in choices.items():
     if _get(config, field) not in allowed:
       raise ConfigError(f"{field}: unknown value {_get(config, field)!r}; allowed: {allowed}")

@@ -18,6 +18,9 @@ from admrl_jax.networks import DynamicsNet
 from admrl_jax.types import Transition, alive_mask
 
 
+DELTA_CLIP = 20.0  # predicted state differences are clipped at this many standard deviations
+
+
 @struct.dataclass
 class RunningStats:
   """Mean and variance of everything seen so far (Chan et al. parallel merge): leaves [d]."""
@@ -92,6 +95,7 @@ class DynamicsModel:
   def predict(self, params, norms: Normalisers, obs: jax.Array, action: jax.Array) -> jax.Array:
     """obs [..., ds], action [..., da] -> predicted next obs [..., ds]."""
     delta_n = self.net.apply(params, (obs - norms.obs.mean) / norms.obs.std, action)
+    delta_n = jnp.clip(delta_n, -DELTA_CLIP, DELTA_CLIP)   # no step beyond DELTA_CLIP stds of the data
     return obs + delta_n * norms.delta.std + norms.delta.mean
 
   def update_normalisers(self, state: ModelState, batch: Transition) -> ModelState:

@@ -71,22 +71,22 @@ def trajectory_optimisation_oracle(family: TaskFamily, psis: jax.Array, key: jax
   return v_star, curve
 
 
-def cached_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array, n_episodes: int, iters: int,
+def cached_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array, budget: dict, compute,
                   cache_dir: str | None):
-  """``trajectory_optimisation_oracle`` with an on-disk cache -> (v_star [G], curve [C, G], hit).
+  """``compute() -> (v_star [G], curve [C, G])`` behind an on-disk cache -> (v_star, curve, hit).
 
   The cache file is keyed by the family (name, box, environment parameters), the task grid, the
-  evaluation key and the oracle budget, so every run and every method evaluated on the same grid
-  reuses one computation. ``cache_dir`` None or "" turns the cache off.
+  evaluation key and the oracle's kind and budget (``budget``), so every run and every method
+  evaluated on the same grid reuses one computation. ``cache_dir`` None or "" turns it off.
   """
   if cache_dir:
     ident = repr((family.name, family.box, family.env, np.asarray(psis, np.float32).tobytes(),
-                  np.asarray(jax.random.key_data(key)).tobytes(), n_episodes, iters))
+                  np.asarray(jax.random.key_data(key)).tobytes(), sorted(budget.items())))
     path = os.path.join(cache_dir, f"{family.name}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.npz")
     if os.path.exists(path):
       with np.load(path) as data:
         return data["v_star"], data["curve"], True
-  v_star, curve = trajectory_optimisation_oracle(family, psis, key, n_episodes, iters)
+  v_star, curve = compute()
   v_star, curve = np.asarray(v_star), np.asarray(curve)
   if cache_dir:
     os.makedirs(cache_dir, exist_ok=True)

@@ -54,3 +54,28 @@ def gap_vs_samples(path: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], 
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
+
+
+def gap_heatmap_slices(path: str, grid_psi: np.ndarray, gaps: np.ndarray, counts: tuple[int, int, int],
+                       title: str, task_path: np.ndarray | None = None) -> None:
+  """Heat maps of gaps [G] over a 3-D grid [G, 3] (counts per dimension, last fastest): one panel
+  per value of psi[2], psi[0] across and psi[1] up; the task path [N, K, 3] is drawn on every panel."""
+  grid_psi, gaps = np.asarray(grid_psi), np.asarray(gaps).reshape(counts)
+  xs, ys, zs = (np.unique(grid_psi[:, d]) for d in range(3))
+  dx, dy = (xs[1] - xs[0]) / 2, (ys[1] - ys[0]) / 2
+  fig, axes = plt.subplots(1, counts[2], figsize=(4.2 * counts[2], 3.8), squeeze=False)
+  vmin, vmax = gaps.min(), gaps.max()
+  for j, (ax, z) in enumerate(zip(axes[0], zs)):
+    im = ax.imshow(gaps[:, :, j].T, origin="lower", cmap="viridis_r", vmin=vmin, vmax=vmax, aspect="auto",
+                   extent=(xs[0] - dx, xs[-1] + dx, ys[0] - dy, ys[-1] + dy))
+    if task_path is not None and len(task_path):
+      p = np.asarray(task_path)
+      for k in range(p.shape[1]):
+        ax.plot(p[:, k, 0], p[:, k, 1], "-o", color="tab:red", ms=2, lw=0.8)
+    ax.set_title(f"psi[2] = {z:.2f}", fontsize=9)
+    ax.set_xlabel("psi[0]")
+    ax.set_ylabel("psi[1]")
+  fig.colorbar(im, ax=axes[0].tolist(), label="sub-optimality gap")
+  fig.suptitle(title, fontsize=9)
+  fig.savefig(path, dpi=110)
+  plt.close(fig)

@@ -15,13 +15,24 @@ ActFn = Callable[[jax.Array, jax.Array], jax.Array]  # (obs [ds], key) -> action
 
 def rollout(step_fn: StepFn, observe: Callable[[Any], jax.Array], act_fn: ActFn,
             state0: Any, key: jax.Array, horizon: int) -> Transition:
-  """One trajectory of ``horizon`` steps from ``state0``: Transition leaves [T, ...]."""
+  """One trajectory of ``horizon`` steps from ``state0``: Transition leaves [T, ...].
 
-  def body(state, k):
+  After the first termination the state is frozen (steps repeat the terminal state with done = 1),
+  so masked steps stay finite: a learned model rolled past a fall, or physics past a crash, can
+  diverge, and inf * 0 in a masked sum would be NaN.
+  """
+
+  def body(carry, k):
+    state, dead = carry
     action = act_fn(observe(state), k)
-    return step_fn(state, action)
+    next_state, tr = step_fn(state, action)
+    next_state = jax.tree.map(lambda old, new: jnp.where(dead, old, new), state, next_state)
+    tr = jax.tree.map(lambda old, new: jnp.where(dead, old, new),
+                      Transition(jnp.nan_to_num(tr.obs), tr.action, jnp.nan_to_num(observe(state)),
+                                 jnp.zeros_like(tr.c), jnp.zeros_like(tr.f), jnp.ones_like(tr.done)), tr)
+    return (next_state, dead | (tr.done > 0)), tr
 
-  _, traj = jax.lax.scan(body, state0, jax.random.split(key, horizon))
+  _, traj = jax.lax.scan(body, (state0, jnp.zeros((), bool)), jax.random.split(key, horizon))
   return traj
 
 

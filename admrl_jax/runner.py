@@ -27,7 +27,8 @@ from admrl_jax.config import build
 from admrl_jax.evaluation import gap_summary
 from admrl_jax.logger import RunLogger
 from admrl_jax.minimax import MetaState, OuterLoop
-from admrl_jax.oracle import cached_oracle
+from admrl_jax.oracle import cached_oracle, trajectory_optimisation_oracle
+from admrl_jax.policy_oracle import policy_optimisation_oracle
 
 # Host-side fields of a metrics row that differ between a resumed and an uninterrupted run.
 TIMING_FIELDS = ("time_s",)
@@ -194,6 +195,21 @@ def _evaluation_fns(evaluator):
   return jax.jit(evaluator.zero_shot_returns), jax.jit(evaluator.few_shot_returns, static_argnums=5)
 
 
+def oracle_budget(config, evaluator, psis, eval_key):
+  """(budget dict, compute) of the config's V* oracle: trajectory optimisation through smooth true
+  dynamics, or policy optimisation on the true environment (Brax families)."""
+  e = config.eval
+  family = evaluator.learner.family
+  if e.oracle == "trajectory":
+    budget = {"kind": "trajectory", "iters": e.oracle_iters, "episodes": e.episodes}
+    return budget, lambda: trajectory_optimisation_oracle(family, psis, eval_key, e.episodes, e.oracle_iters)
+  budget = {"kind": "policy", "iters": e.oracle_iters, "episodes": e.episodes,
+            "episodes_per_update": e.oracle_episodes, "agent": repr(evaluator.learner.agent)}
+  run = jax.jit(lambda p: policy_optimisation_oracle(evaluator.learner, p, jax.random.fold_in(eval_key, 1),
+                                                     eval_key, e.episodes, e.oracle_iters, e.oracle_episodes))
+  return budget, lambda: run(psis)
+
+
 def evaluate(config, loop, evaluator, state, log=print):
   """Gap tables on the test grid and the OOD grid: zero-shot, then each few-shot budget.
 
@@ -208,12 +224,13 @@ def evaluate(config, loop, evaluator, state, log=print):
   zero_shot, few_shot = _evaluation_fns(evaluator)
   results = {}
   for name, box in boxes.items():
-    psis = box.grid(e.grid_points)
+    psis = box.test_tasks(jax.random.fold_in(eval_key, 2), e.grid_points, tuple(e.grid_points_3d), e.random_tasks)
     if name == "ood":  # the OOD test set: the widened box's grid points outside the training box
       inside = jnp.all((psis >= jnp.asarray(family.box.lo)) & (psis <= jnp.asarray(family.box.hi)), axis=1)
       psis = psis[~np.asarray(inside)]
     t0 = time.perf_counter()
-    v_star, curve, hit = cached_oracle(family, psis, eval_key, e.episodes, e.oracle_iters, e.oracle_cache)
+    v_star, curve, hit = cached_oracle(family, psis, eval_key, *oracle_budget(config, evaluator, psis, eval_key),
+                                       e.oracle_cache)
     log(f"oracle V* on {psis.shape[0]} {name} tasks: {'cached' if hit else 'computed'} "
         f"in {time.perf_counter() - t0:.1f} s")
     budgets = {"zero_shot": zero_shot(state.model, psis, k_adapt, eval_key)}
@@ -275,7 +292,7 @@ def evaluate_state(config, loop, evaluator, state: MetaState, history: list, out
       "eval_time_s": time.perf_counter() - t0, "table": rows,
       "oracle_curve_in_box": results["in_box"]["oracle_curve"].tolist(),
   }
-  if loop.family.task_dim == 2:
+  if loop.family.task_dim == 2:   # heat map with the task path; slices of it in 3-D
     res = results["in_box"]
     path = np.asarray([row["psi"] for row in history]) if history else None
     plots.gap_heatmap(os.path.join(out_dir, "gap_heatmap.png"), res["psi"], res["gaps"]["zero_shot"],
@@ -283,6 +300,13 @@ def evaluate_state(config, loop, evaluator, state: MetaState, history: list, out
                       f"{config.method} on {config.family}, iteration {int(state.iteration)}: zero-shot gap "
                       f"(worst {in_box['worst_case_gap']:.1f}, mean {in_box['mean_gap']:.1f})",
                       task_path=path)
+  elif loop.family.task_dim == 3:
+    res = results["in_box"]
+    path = np.asarray([row["psi"] for row in history]) if history else None
+    plots.gap_heatmap_slices(os.path.join(out_dir, "gap_heatmap.png"), res["psi"], res["gaps"]["zero_shot"],
+                             tuple(config.eval.grid_points_3d),
+                             f"{config.method} on {config.family}, iteration {int(state.iteration)}: "
+                             f"zero-shot gap (worst {in_box['worst_case_gap']:.1f})", task_path=path)
   return summary
 
 

@@ -70,11 +70,28 @@ class TaskBox:
     w = jnp.clip(std * jax.random.normal(key, (n, self.dim)), -1.0, 1.0)
     return self.from_unit(w)
 
-  def grid(self, points_per_dim: int) -> jax.Array:
-    """A regular grid including the corners: [points_per_dim ** k, k], last dimension fastest."""
-    axes = [jnp.linspace(l, h, points_per_dim) for l, h in zip(self.lo, self.hi)]
+  def grid(self, points_per_dim) -> jax.Array:
+    """A regular grid including the corners, last dimension fastest: [prod(points), k].
+
+    points_per_dim: one count for every dimension, or a tuple of k counts (e.g. 5 x 5 x 3).
+    """
+    counts = (points_per_dim,) * self.dim if isinstance(points_per_dim, int) else tuple(points_per_dim)
+    axes = [jnp.linspace(l, h, n) for l, h, n in zip(self.lo, self.hi, counts)]
     mesh = jnp.meshgrid(*axes, indexing="ij")
     return jnp.stack([m.reshape(-1) for m in mesh], axis=-1)
+
+  def test_tasks(self, key: jax.Array, grid_points: int, grid_points_3d: tuple, random_tasks: int) -> jax.Array:
+    """SPEC section 5's test set: a grid_points^2 grid in 2-D, a grid_points_3d grid in 3-D, and
+    in higher dimensions random_tasks tasks, half uniform in the box and half on its corners
+    (random sign vectors in unit coordinates): [G, k]."""
+    if self.dim <= 2:
+      return self.grid(grid_points)
+    if self.dim == 3:
+      return self.grid(grid_points_3d)
+    k_u, k_c = jax.random.split(key)
+    corners = self.from_unit(jnp.sign(jax.random.uniform(k_c, (random_tasks - random_tasks // 2, self.dim),
+                                                         minval=-1.0, maxval=1.0)))
+    return jnp.concatenate([self.sample_uniform(k_u, random_tasks // 2), corners])
 
   def widened(self, fraction: float) -> "TaskBox":
     """The out-of-distribution box: every side pushed out by ``fraction`` of the box's width."""

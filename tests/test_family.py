@@ -19,7 +19,7 @@ def family():
 
 
 def test_unknown_family_names_allowed_values():
-  with pytest.raises(ValueError, match=r"family: unknown value 'nope'; allowed: \['point_mass'\]"):
+  with pytest.raises(ValueError, match=r"family: unknown value 'nope'; allowed: \['ant_2d', 'ant_3d', 'half_cheetah_2d', 'half_cheetah_linear', 'hopper_2d', 'humanoid_3d', 'point_mass', 'walker_2d'\]"):
     make_family("nope")
 
 
@@ -134,3 +134,15 @@ def test_trpo_improves_return_and_respects_kl(family):
   assert np.all(np.asarray(metrics["kl"]) <= agent.max_kl + 1e-7)
   assert np.mean(np.asarray(metrics["line_search_accepted"])) > 0.8
   assert returns[-5:].mean() > returns[:5].mean() + 30.0, (returns[:5], returns[-5:])
+
+
+def test_test_task_sets_follow_the_spec():
+  key = jax.random.key(0)
+  assert TaskBox((-2.0, -2.0), (2.0, 2.0)).test_tasks(key, 7, (5, 5, 3), 256).shape == (49, 2)
+  box3 = TaskBox((-3.0, -3.0, 0.4), (3.0, 3.0, 0.6))
+  grid3 = np.asarray(box3.test_tasks(key, 7, (5, 5, 3), 256))
+  assert grid3.shape == (75, 3) and sorted(set(grid3[:, 2].round(3))) == [0.4, 0.5, 0.6]
+  box18 = TaskBox((-1.0,) * 18, (1.0,) * 18)
+  tasks = np.asarray(box18.test_tasks(key, 7, (5, 5, 3), 256))
+  assert tasks.shape == (256, 18) and np.all(np.abs(tasks) <= 1.0)
+  assert np.sum(np.all(np.abs(tasks) == 1.0, axis=1)) == 128      # half on the box's corners

@@ -89,7 +89,7 @@ _TRAIN = ["-m", "experiments.train", "--config=tests/tiny_config.py", "--run_dir
 
 
 @pytest.mark.parametrize("args,message", [
-    (_TRAIN + ["--config.family=cheetah"], "family: unknown value 'cheetah'; allowed: ['point_mass']"),
+    (_TRAIN + ["--config.family=cheetah"], "family: unknown value 'cheetah'; allowed: ['ant_2d', 'ant_3d', 'half_cheetah_2d', 'half_cheetah_linear', 'hopper_2d', 'humanoid_3d', 'point_mass', 'walker_2d']"),
     (_TRAIN + ["--config.method=maml"], "method: unknown value 'maml'; allowed: ['admrl', 'unif', 'gauss']"),
     (_TRAIN + ["--config.task.lo=(1.0, 1.0)", "--config.task.hi=(0.0, 2.0)"],
      "task.lo, task.hi: the box is empty or inverted; need lo < hi in every dimension, "

@@ -1,29 +1,40 @@
 """Registry of task families: ``make_family(name, backend, lo, hi)``."""
 from __future__ import annotations
 
+import functools
+
+from admrl_jax.envs import brax_tasks
 from admrl_jax.envs.point_mass import point_mass_family
 from admrl_jax.tasks import TaskBox, TaskFamily
 
 FAMILIES = {
     "point_mass": point_mass_family,
+    "hopper_2d": brax_tasks.hopper_2d,
+    "walker_2d": brax_tasks.walker_2d,
+    "ant_2d": brax_tasks.ant_2d,
+    "ant_3d": brax_tasks.ant_3d,
+    "half_cheetah_2d": brax_tasks.half_cheetah_2d,
+    "half_cheetah_linear": brax_tasks.half_cheetah_linear,
+    "humanoid_3d": brax_tasks.humanoid_3d,
 }
 # Physics backends each family can run on; the first is its default.
-BACKENDS = {
-    "point_mass": ("jax",),
-}
+BACKENDS = {name: brax_tasks.BRAX_BACKENDS for name in FAMILIES}
+BACKENDS["point_mass"] = ("jax",)
 
 
+@functools.lru_cache(maxsize=32)
 def make_family(name: str, backend: str | None = None, lo: tuple = (), hi: tuple = ()) -> TaskFamily:
   """The task family ``name`` on ``backend``, with its task box replaced by [lo, hi] if given.
 
-  Raises ValueError naming the field and its allowed values.
+  Cached: families are immutable, and building a Brax one takes seconds. Raises ValueError naming
+  the field and its allowed values.
   """
   if name not in FAMILIES:
     raise ValueError(f"family: unknown value {name!r}; allowed: {sorted(FAMILIES)}")
   backend = backend or BACKENDS[name][0]
   if backend not in BACKENDS[name]:
     raise ValueError(f"backend: unknown value {backend!r} for family {name!r}; allowed: {list(BACKENDS[name])}")
-  family = FAMILIES[name]() if backend == BACKENDS[name][0] else FAMILIES[name](backend=backend)
+  family = FAMILIES[name]() if name == "point_mass" else FAMILIES[name](backend=backend)
   if lo or hi:
     dim = family.box.dim
     for field, value in (("task.lo", lo), ("task.hi", hi)):

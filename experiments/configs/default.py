@@ -62,13 +62,18 @@ def get_config() -> ml_collections.ConfigDict:
   c.task_gradient.cg_iters = 50      # CG iterations (reference: 200)
 
   c.eval = ml_collections.ConfigDict()
-  c.eval.grid_points = 7           # test grid points per task dimension (7 x 7 in 2-D)
+  c.eval.grid_points = 7           # test grid points per task dimension in 2-D (7 x 7)
+  c.eval.grid_points_3d = (5, 5, 3)  # test grid of 3-D task boxes (SPEC section 5)
+  c.eval.random_tasks = 256        # test tasks in higher dimensions: half uniform, half corners
   c.eval.adapt_updates = 80        # zero-shot TRPO updates on the final model per test task
   c.eval.episodes = 8              # evaluation episodes per task (mean action)
   c.eval.few_shot_episodes = ()    # few-shot budgets in real episodes per task, e.g. (2, 4)
   c.eval.few_shot_rounds = 4       # SLBO rounds after each few-shot batch
   c.eval.ood_fraction = 0.25       # OOD box: the box widened by this fraction per side
-  c.eval.oracle_iters = 1500       # trajectory-optimisation steps of the V* oracle
+  c.eval.oracle = "trajectory"     # V* oracle: trajectory (optimisation through smooth true dynamics)
+                                   # | policy (TRPO on the true env per task; Brax families)
+  c.eval.oracle_iters = 1500       # oracle steps: trajectory-optimisation steps, or TRPO updates
+  c.eval.oracle_episodes = 16      # policy oracle: real episodes per TRPO update
   c.eval.oracle_cache = "runs/oracle_cache"  # V* cache folder, shared by all runs ("" disables)
   c.eval.seed = 0                  # evaluation start states and oracle: one seed for every run
 

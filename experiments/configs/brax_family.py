@@ -1,0 +1,68 @@
+"""Configs of the Brax task families at two scales; the per-family files call ``brax_config``.
+
+cpu:   a whole AdMRL run (training, 7 x 7 or 5 x 5 x 3 evaluation, policy oracle) sized for the
+       2-core CPU this project is developed on;
+paper: the reference's budgets (SPEC section 3): N = 100, 40 warm-up rounds, 3 stages of 20 rounds,
+       10k real transitions per collection, a 2 x 1000 model, 20 TRPO updates of 50 rollouts.
+Grids (SPEC section 5): 7 x 7 in 2-D, 5 x 5 x 3 in 3-D (``eval.grid_points`` per dimension is
+the 2-D count; 3-D families use ``eval.grid_points_3d``), a few hundred random and boundary
+directions in 18-D (``eval.random_tasks``). OOD: the box widened by 25 % per side.
+"""
+from experiments.configs.default import get_config as default_config
+
+# Backend per family: the fastest on this CPU in experiments/measure_backends.py (docs/results.md).
+BACKEND = {"hopper_2d": "positional", "walker_2d": "positional", "ant_2d": "mjx", "ant_3d": "mjx",
+           "half_cheetah_2d": "positional", "half_cheetah_linear": "positional", "humanoid_3d": "mjx"}
+
+
+def brax_config(family: str, scale: str):
+  if scale not in ("cpu", "paper"):
+    raise ValueError(f"scale: unknown value {scale!r}; allowed: ['cpu', 'paper']")
+  c = default_config()
+  c.family = family
+  c.backend = BACKEND[family]
+  c.eval.oracle = "policy"
+  c.model.loss_horizon = 2
+  if scale == "cpu":
+    c.loop.iterations = 10
+    c.loop.iterations_per_chunk = 1
+    c.loop.warmup_rounds = 10
+    c.loop.slbo_stages = 2
+    c.loop.stage_rounds = 5
+    c.loop.real_episodes = 8          # 1600 real steps per collection at T = 200
+    c.loop.initial_episodes = 8
+    c.loop.gradient_rollouts = 32
+    c.model.hidden = (256, 256)
+    c.model.fit_steps = 50
+    c.trpo.updates_per_round = 10
+    c.trpo.model_rollouts = 32
+    c.eval.adapt_updates = 60
+    c.eval.episodes = 4
+    c.eval.oracle_iters = 200         # TRPO updates of the policy oracle per test task
+    c.eval.oracle_episodes = 16
+    c.checkpoint.every = 1
+  else:
+    c.loop.iterations = 100
+    c.loop.iterations_per_chunk = 1
+    c.loop.warmup_rounds = 40
+    c.loop.slbo_stages = 3
+    c.loop.stage_rounds = 20
+    c.loop.real_episodes = 50         # 10k real transitions per collection at T = 200
+    c.loop.initial_episodes = 50
+    c.loop.gradient_rollouts = 128
+    c.loop.ascent_step = 0.1
+    c.model.hidden = (1000, 1000)
+    c.model.batch_size = 256
+    c.model.fit_steps = 100
+    c.trpo.updates_per_round = 20
+    c.trpo.model_rollouts = 50
+    c.trpo.value_epochs = 5
+    c.task_gradient.cg_iters = 200
+    c.eval.adapt_updates = 200
+    c.eval.episodes = 10
+    c.eval.few_shot_episodes = (10, 20, 30)   # 2k / 4k / 6k real samples at T = 200
+    c.eval.oracle_iters = 1000
+    c.eval.oracle_episodes = 50
+    c.checkpoint.every = 5
+    c.checkpoint.keep_period = 25
+  return c

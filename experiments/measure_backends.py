@@ -1,0 +1,48 @@
+"""Measure Brax backends per task family: compile time and env steps/s of a batched rollout.
+
+  python -m experiments.measure_backends --families=hopper_2d,ant_2d --backends=positional,generalized,mjx
+
+Each (family, backend): a jitted ``real_rollouts`` of --batch episodes x the family's horizon with
+random actions; compile time, then the median of 3 timed calls. Prints a markdown table.
+"""
+import statistics
+import time
+
+import jax
+from absl import app, flags
+
+from admrl_jax.envs import make_family
+from admrl_jax.rollout import real_rollouts
+from experiments.cli import start
+
+_FAMILIES = flags.DEFINE_list("families", ["hopper_2d", "walker_2d", "ant_2d", "half_cheetah_2d"], "families")
+_BACKENDS = flags.DEFINE_list("backends", ["positional", "generalized", "mjx"], "Brax backends")
+_BATCH = flags.DEFINE_integer("batch", 64, "episodes per rollout call")
+
+
+def measure(name: str, backend: str, batch: int) -> tuple[float, float]:
+  env = make_family(name, backend).env
+  act = lambda obs, k: jax.random.uniform(k, (env.action_dim,), minval=-1.0, maxval=1.0)
+  roll = jax.jit(lambda k: real_rollouts(env, act, k, batch).next_obs)  # all of the physics
+  t0 = time.perf_counter()
+  jax.block_until_ready(roll(jax.random.key(0)))
+  compile_s = time.perf_counter() - t0
+  times = []
+  for i in range(3):
+    t0 = time.perf_counter()
+    jax.block_until_ready(roll(jax.random.key(i + 1)))
+    times.append(time.perf_counter() - t0)
+  return compile_s, batch * env.horizon / statistics.median(times)
+
+
+def main(argv):
+  start(argv)
+  print(f"| family | backend | compile (s) | env steps/s ({_BATCH.value} envs) |\n|---|---|---|---|", flush=True)
+  for name in _FAMILIES.value:
+    for backend in _BACKENDS.value:
+      compile_s, rate = measure(name, backend, _BATCH.value)
+      print(f"| {name} | {backend} | {compile_s:.1f} | {rate:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
