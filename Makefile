@@ -19,4 +19,4 @@ run: $(STAMP)
 	$(PY) -m experiments.train --config=experiments/configs/default.py
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests

@@ -115,6 +115,7 @@ def test_cli_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, messag
   assert not workdir.exists()
 
 
+@pytest.mark.slow
 def test_sweep_runs_then_skips_finished_runs(tmp_path):
   cmd = ["-m", "experiments.sweep", "--config=tests/tiny_config.py", "--methods=unif", "--seeds=0",
          f"--root={tmp_path}", "--config.loop.iterations=1"]
@@ -127,6 +128,7 @@ def test_sweep_runs_then_skips_finished_runs(tmp_path):
   assert again.returncode == 0 and "unif-s0: finished already, skipped" in again.stdout
 
 
+@pytest.mark.slow
 def test_sharded_run_equals_single_device_run():
   p = _python("-m", "tests.sharded_run", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
   assert p.returncode == 0, p.stderr[-3000:]
