@@ -17,22 +17,25 @@ def rollout(step_fn: StepFn, observe: Callable[[Any], jax.Array], act_fn: ActFn,
             state0: Any, key: jax.Array, horizon: int) -> Transition:
   """One trajectory of ``horizon`` steps from ``state0``: Transition leaves [T, ...].
 
-  After the first termination the state is frozen (steps repeat the terminal state with done = 1),
-  so masked steps stay finite: a learned model rolled past a fall, or physics past a crash, can
-  diverge, and inf * 0 in a masked sum would be NaN.
+  After the first termination the steps repeat the terminal observation with done = 1 (zero c
+  and f), so masked steps stay finite: a learned model rolled past a fall, or physics past a
+  crash, can diverge, and inf * 0 in a masked sum would be NaN. Only the observation is frozen;
+  the state (for Brax, the whole physics state) steps on and is discarded, which is cheaper than
+  selecting every one of its leaves at every step.
   """
 
   def body(carry, k):
-    state, dead = carry
-    action = act_fn(observe(state), k)
+    state, dead, frozen_obs = carry
+    obs = jnp.where(dead, frozen_obs, observe(state))
+    action = act_fn(obs, k)
     next_state, tr = step_fn(state, action)
-    next_state = jax.tree.map(lambda old, new: jnp.where(dead, old, new), state, next_state)
-    tr = jax.tree.map(lambda old, new: jnp.where(dead, old, new),
-                      Transition(jnp.nan_to_num(tr.obs), tr.action, jnp.nan_to_num(observe(state)),
-                                 jnp.zeros_like(tr.c), jnp.zeros_like(tr.f), jnp.ones_like(tr.done)), tr)
-    return (next_state, dead | (tr.done > 0)), tr
+    repeat = Transition(obs, action, obs, jnp.zeros_like(tr.c), jnp.zeros_like(tr.f), jnp.ones_like(tr.done))
+    tr = jax.tree.map(lambda old, new: jnp.where(dead, old, new), repeat, tr)
+    frozen_obs = jnp.where(dead, frozen_obs, jnp.nan_to_num(tr.next_obs))
+    return (next_state, dead | (tr.done > 0), frozen_obs), tr
 
-  _, traj = jax.lax.scan(body, (state0, jnp.zeros((), bool)), jax.random.split(key, horizon))
+  obs0 = observe(state0)
+  _, traj = jax.lax.scan(body, (state0, jnp.zeros((), bool), obs0), jax.random.split(key, horizon))
   return traj
 
 

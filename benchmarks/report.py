@@ -1,0 +1,127 @@
+"""docs/benchmarks.md from the figures' JSON results: the machine, then each figure with its goal,
+whether it met it, its measured table, and what bounds it."""
+from __future__ import annotations
+
+
+def _g(x: float) -> str:
+  return f"{x:.3g}"
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+  return "\n".join(lines) + "\n"
+
+
+def _verdict(r: dict) -> str:
+  return f"goal {r['goal']}: **{'met' if r['met'] else 'missed'}**"
+
+
+def _model_rollout(r):
+  out = (f"Learned-model rollouts, model {r['model_hidden']} on Hopper2D's dimensions (ds = {r['obs_dim']}, "
+         f"da = {r['action_dim']}, T = {r['horizon']}), policy (32, 32); {r['flops_per_step']:,} FLOPs per step "
+         f"(dense layers). Matmul peak (2048^3): {_g(r['matmul_flops_per_s'] / 1e9)} GFLOP/s "
+         f"({_g(r['matmul_flops_per_s_after'] / 1e9)} measured again after).\n\n")
+  out += _table(["rollouts x steps", "seconds", "GFLOP/s", "efficiency"],
+                [[f"{x['batch']} x {r['horizon']}", _g(x["seconds"]), _g(x["flops_per_s"] / 1e9), f"{x['efficiency']:.2f}"]
+                 for x in r["rows"]])
+  return out
+
+
+def _outer_iteration(r):
+  out = (f"One AdMRL outer iteration on PointMass2D (K = 1), jitted, against the FLOP floor of its model "
+         f"fitting, model rollouts, policy updates and task gradient at the matmul rate "
+         f"({_g(r['matmul_flops_per_s'] / 1e9)} GFLOP/s). The paper row runs "
+         f"{'its full 100 rounds' if r['full_paper_rounds'] else 'the paper sizes with 5 rounds instead of 100 (see the module docstring)'}.\n\n")
+  out += _table(["config", "rounds", "model", "compile s", "iteration s", "floor s", "ratio"],
+                [[x["scale"], x["rounds"], tuple(x["model_hidden"]), _g(x["compile_seconds"]), _g(x["seconds"]),
+                  _g(x["floor_seconds"]), _g(x["ratio"])] for x in r["rows"]])
+  out += "\nWhere the time goes: each part alone against its own floor.\n\n"
+  out += _table(["config", "part", "seconds", "floor s", "ratio"],
+                [[x["scale"], p["part"], _g(p["seconds"]), _g(p["floor_seconds"]), _g(p["ratio"])]
+                 for x in r["rows"] for p in x["parts"]])
+  shares = [[x["scale"]] + [f"{100 * x['flops'][k] / x['flops']['total']:.0f}%" for k in
+                            ("model_fit", "model_rollouts", "policy_updates", "task_gradient")] for x in r["rows"]]
+  out += "\nShare of the floor's FLOPs:\n\n" + _table(["config", "model fit", "model rollouts", "policy updates",
+                                                        "task gradient"], shares)
+  return out
+
+
+def _task_gradient(r):
+  out = (f"PointMass2D `cpu` config (k = {r['psi_dim']}, {r['n_params']} policy parameters, "
+         f"{r['gradient_rollouts']} virtual episodes for H and J, {r['trpo_rollouts']} per TRPO update).\n\n")
+  out += _table(["computation", "seconds", "/ one TRPO update"], [
+      ["one TRPO update on the model (its rollouts + update)", _g(r["trpo_update_seconds"]), "1"],
+      [f"task gradient, {r['config_cg_iters']} CG iterations (the config)", _g(r["task_gradient_seconds"]),
+       _g(r["ratio"])],
+      ["task gradient, 200 CG iterations", _g(r["task_gradient_200_seconds"]), _g(r["ratio_200"])],
+      ["reference's way: 200 CG iterations per dimension, host loop", _g(r["reference_way_seconds"]),
+       _g(r["reference_ratio"])]])
+  out += (f"\nOurs (200 iterations, one adjoint solve in one jit) is {_g(r['speedup_over_reference'])}x faster "
+          f"than the reference's way; the two gradients differ by {_g(r['reference_vs_ours_rel_diff'])} (relative).\n\n"
+          f"CG against the exact solve of the same damped normal equations (float64, explicit H; condition "
+          f"number {_g(r['condition_number'])}):\n\n")
+  out += _table(["CG iterations", "iterate rel. error", "implicit term rel. error"],
+                [[x["cg_iters"], _g(x["solution_rel_error"]), _g(x["implicit_term_rel_error"])] for x in r["cg_errors"]])
+  return out
+
+
+def _collection(r):
+  return _table(["family", "backend", "episodes x T", "ours steps/s", "brax acting steps/s", "ratio"],
+                [[x["family"], x["backend"], f"{x['batch']} x {x['horizon']}", f"{x['ours_steps_per_s']:,.0f}",
+                  f"{x['brax_steps_per_s']:,.0f}", f"{x['ratio']:.2f}"] for x in r["rows"]])
+
+
+def _task_vectorisation(r):
+  return _table(["K", "outer step s", "/ K = 1", "per task / K = 1", "FLOP floor / K = 1", "step / its floor"],
+                [[x["num_tasks"], _g(x["seconds"]), _g(x["ratio_to_k1"]), _g(x["per_task_ratio"]),
+                  _g(x["floor_ratio_to_k1"]), _g(x["ratio_to_floor"])] for x in r["rows"]])
+
+
+def _compiles(r):
+  return (f"{r['compiles']} XLA compilation(s) ({_g(r['compile_seconds'])} s) over {r['iterations']} outer "
+          f"iterations; tasks changed every iteration: {r['tasks_changed_every_iteration']}; the jitted step's "
+          f"trace cache holds {r['trace_cache_size']} entry.\n")
+
+
+SECTIONS = {
+    "model_rollout": ("1. Model-rollout efficiency", _model_rollout),
+    "outer_iteration": ("2. Outer-iteration efficiency", _outer_iteration),
+    "task_gradient": ("3. Task-gradient cost", _task_gradient),
+    "collection": ("4. Real-env collection", _collection),
+    "task_vectorisation": ("5. Task vectorisation", _task_vectorisation),
+    "compiles": ("6. Compiles", _compiles),
+}
+
+
+def markdown(results: dict, quick: bool = False, notes: dict | None = None) -> str:
+  from benchmarks.notes import NOTES
+  notes = NOTES if notes is None else notes
+  m = results["machine"]
+  out = ["# Benchmarks\n",
+         "Written by `.venv/bin/python -m benchmarks.run` (one process per figure; every time a median of 5 "
+         "after a warm-up; every figure a ratio of two things measured in the same process). Raw numbers: "
+         "`docs/benchmarks.json`.\n",
+         ("**Smoke run (`--quick`): small sizes, not the figures' definitions.**\n" if quick else ""),
+         _table(["machine", "value"], [["CPU", m["cpu"]], ["cores", m["cores"]], ["memory GiB", m["memory_gib"]],
+                                       ["python", m["python"]], ["jax / jaxlib", f"{m['jax']} / {m['jaxlib']}"],
+                                       ["brax / flax", f"{m['brax']} / {m['flax']}"], ["written", m["date"]]])]
+  summary = []
+  for key, (title, _) in SECTIONS.items():
+    if key in results:
+      r = results[key]
+      summary.append([title, r["goal"], "met" if r["met"] else "missed", r["device"]])
+  out.append("\n" + _table(["figure", "goal", "result", "device"], summary))
+  for key, (title, fmt) in SECTIONS.items():
+    if key not in results:
+      continue
+    r = results[key]
+    mem = r["memory"]
+    out.append(f"\n## {title}\n\n{_verdict(r)}. Device: {r['device']}; measured {r['machine_date']}; "
+               f"`{r['command']}` ({r['wall_seconds']:.0f} s, peak host RSS "
+               f"{mem['host_max_rss_bytes'] / 2**30:.2f} GiB"
+               + (f", device peak {mem['device_peak_bytes'] / 2**30:.2f} GiB" if "device_peak_bytes" in mem else "")
+               + ").\n\n" + fmt(r))
+    if key in notes:
+      out.append("\n" + notes[key].strip() + "\n")
+  return "\n".join(out)
