@@ -228,6 +228,8 @@ def evaluate(config, loop, evaluator, state, log=print):
     if name == "ood":  # the OOD test set: the widened box's grid points outside the training box
       inside = jnp.all((psis >= jnp.asarray(family.box.lo)) & (psis <= jnp.asarray(family.box.hi)), axis=1)
       psis = psis[~np.asarray(inside)]
+    log(f"evaluating {psis.shape[0]} {name} tasks: V* oracle ({e.oracle}, {e.oracle_iters} steps; loaded if "
+        f"cached), then adaptation on the model")
     t0 = time.perf_counter()
     v_star, curve, hit = cached_oracle(family, psis, eval_key, *oracle_budget(config, evaluator, psis, eval_key),
                                        e.oracle_cache)
