@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -71,18 +72,30 @@ def trajectory_optimisation_oracle(family: TaskFamily, psis: jax.Array, key: jax
   return v_star, curve
 
 
+def oracle_cache_path(family: TaskFamily, psis: jax.Array, key: jax.Array, budget: dict, cache_dir: str) -> str:
+  """The cache file of an oracle computation, keyed by the family (name, box, environment
+  parameters), the task grid, the evaluation key and the oracle's kind and budget (``budget``).
+
+  The key is built from reprs, so it must not depend on the process: a repr holding an object
+  address (``at 0x...``) would never match again, and is refused.
+  """
+  ident = repr((family.name, family.box, family.env, np.asarray(psis, np.float32).tobytes(),
+                np.asarray(jax.random.key_data(key)).tobytes(), sorted(budget.items())))
+  if re.search(r" at 0x[0-9a-f]+", ident):
+    raise ValueError(f"oracle cache key of family {family.name!r} holds an object address, so no other process "
+                     f"would find its file; give its env and budget stable reprs: {ident[:300]}")
+  return os.path.join(cache_dir, f"{family.name}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.npz")
+
+
 def cached_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array, budget: dict, compute,
                   cache_dir: str | None):
   """``compute() -> (v_star [G], curve [C, G])`` behind an on-disk cache -> (v_star, curve, hit).
 
-  The cache file is keyed by the family (name, box, environment parameters), the task grid, the
-  evaluation key and the oracle's kind and budget (``budget``), so every run and every method
-  evaluated on the same grid reuses one computation. ``cache_dir`` None or "" turns it off.
+  Every run and every method evaluated on the same grid reuses one computation (see
+  ``oracle_cache_path`` for the key). ``cache_dir`` None or "" turns it off.
   """
   if cache_dir:
-    ident = repr((family.name, family.box, family.env, np.asarray(psis, np.float32).tobytes(),
-                  np.asarray(jax.random.key_data(key)).tobytes(), sorted(budget.items())))
-    path = os.path.join(cache_dir, f"{family.name}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.npz")
+    path = oracle_cache_path(family, psis, key, budget, cache_dir)
     if os.path.exists(path):
       with np.load(path) as data:
         return data["v_star"], data["curve"], True

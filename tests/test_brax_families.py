@@ -181,3 +181,19 @@ def test_tiny_admrl_run_on_hopper_completes(tmp_path):
   assert np.all((psi >= np.asarray(box.lo)) & (psi <= np.asarray(box.hi)))
   # real steps: 4 random episodes + 2 iterations x 3 collections x 2 episodes, each at most 200 steps
   assert 0 < int(result.state.real_steps) <= (4 + 2 * 3 * 2) * 200
+
+
+def test_oracle_cache_key_is_the_same_for_every_build_of_a_family(tmp_path):
+  """The V* cache must be found again by another process: its key holds no object address."""
+  import dataclasses
+  from admrl_jax.oracle import oracle_cache_path
+  psis, key, budget = jnp.asarray([[0.0, 1.2], [2.0, 2.0]]), jax.random.key(0), {"kind": "policy", "iters": 3}
+  path = lambda family: oracle_cache_path(family, psis, key, budget, str(tmp_path))
+  from admrl_jax.envs import brax_tasks
+  first, second = brax_tasks.hopper_2d("positional"), brax_tasks.hopper_2d("positional")  # two builds
+  assert first.env is not second.env and path(first) == path(second)
+  assert path(brax_tasks.hopper_2d("generalized")) != path(first)
+  assert path(brax_tasks.hopper_2d("positional", horizon=100)) != path(first)
+  unstable = dataclasses.replace(first, env=object())          # repr "<object object at 0x...>"
+  with pytest.raises(ValueError, match="object address"):
+    path(unstable)

@@ -15,6 +15,7 @@ Backend, frame skip and horizon per family are chosen by measurement
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from typing import Any, Callable
@@ -39,6 +40,14 @@ class BraxTaskEnv:
   horizon: int
   backend: str
   height_offset: float = 0.0   # torso height = obs[0] + height_offset
+  feature_tag: str = ""        # what else fixes feature_fn (e.g. a hash of standardisation statistics)
+
+  def __repr__(self) -> str:
+    """Stable across processes (no object addresses): it keys the V* oracle's on-disk cache."""
+    return (f"BraxTaskEnv(env={type(self.brax_env).__name__}, backend={self.backend!r}, dt={self.dt!r}, "
+            f"horizon={self.horizon}, obs_dim={self.obs_dim}, action_dim={self.action_dim}, "
+            f"feature_dim={self.feature_dim}, height_offset={self.height_offset!r}, "
+            f"feature_tag={self.feature_tag!r})")
 
   @property
   def obs_dim(self) -> int:
@@ -218,12 +227,14 @@ def half_cheetah_linear(backend: str = "positional", horizon: int = 200, n_frame
   kwargs = {} if n_frames is None else {"n_frames": n_frames}
   env = envs.get_environment("halfcheetah", backend=backend, exclude_current_positions_from_observation=False,
                              **kwargs)
-  with open(stats_path) as fh:
-    stats = json.load(fh)
+  with open(stats_path, "rb") as fh:
+    raw = fh.read()
+  stats = json.loads(raw)
   mean, std = jnp.asarray(stats["mean"]), jnp.asarray(stats["std"])
 
   def features(obs, action, next_obs):
     return -0.05 * jnp.sum(jnp.clip(action, -1.0, 1.0) ** 2), (next_obs - mean) / std
 
   return TaskFamily("half_cheetah_linear", TaskBox((-1.0,) * 18, (1.0,) * 18), linear_reward,
-                    BraxTaskEnv(env, features, lambda o: jnp.zeros((), bool), 18, horizon, backend))
+                    BraxTaskEnv(env, features, lambda o: jnp.zeros((), bool), 18, horizon, backend,
+                                feature_tag="stats-sha256:" + hashlib.sha256(raw).hexdigest()[:16]))
