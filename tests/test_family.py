@@ -146,3 +146,14 @@ def test_test_task_sets_follow_the_spec():
   tasks = np.asarray(box18.test_tasks(key, 7, (5, 5, 3), 256))
   assert tasks.shape == (256, 18) and np.all(np.abs(tasks) <= 1.0)
   assert np.sum(np.all(np.abs(tasks) == 1.0, axis=1)) == 128      # half on the box's corners
+
+
+def test_oracle_table_finds_the_corners_and_centre_of_the_evaluation_grid():
+  from experiments.oracle_table import corners_and_centre
+  box = TaskBox((-2.0, 1.2), (2.0, 2.0))
+  psis = np.asarray(box.grid(7))
+  rows = corners_and_centre(box, psis)
+  assert [label for label, _ in rows] == ["corner"] * 4 + ["centre"]
+  assert {tuple(np.round(psis[i].astype(float), 4)) for _, i in rows[:4]} == {(-2.0, 1.2), (-2.0, 2.0), (2.0, 1.2), (2.0, 2.0)}
+  assert np.allclose(psis[rows[4][1]], (0.0, 1.6), atol=1e-6)
+  assert [label for label, _ in corners_and_centre(box, np.asarray(box.grid(4)))] == ["corner"] * 4  # no centre

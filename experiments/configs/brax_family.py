@@ -1,7 +1,9 @@
 """Configs of the Brax task families at two scales; the per-family files call ``brax_config``.
 
 cpu:   a whole AdMRL run (training, 7 x 7 or 5 x 5 x 3 evaluation, policy oracle) sized for the
-       2-core CPU this project is developed on;
+       2-core CPU this project is developed on. Measured on Hopper2D (docs/results.md): about 58
+       minutes with the in-box and OOD oracles computed (34 + 14 min of it), about 10 minutes once
+       they are cached; families with slower physics (walker, ant, cheetah) take longer;
 paper: the reference's budgets (SPEC section 3): N = 100, 40 warm-up rounds, 3 stages of 20 rounds,
        10k real transitions per collection, a 2 x 1000 model, 20 TRPO updates of 50 rollouts.
 Grids (SPEC section 5): 7 x 7 in 2-D, 5 x 5 x 3 in 3-D (``eval.grid_points`` per dimension is
