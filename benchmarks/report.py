@@ -23,7 +23,7 @@ def _model_rollout(r):
          f"(dense layers). Matmul peak (2048^3): {_g(r['matmul_flops_per_s'] / 1e9)} GFLOP/s "
          f"({_g(r['matmul_flops_per_s_after'] / 1e9)} measured again after).\n\n")
   out += _table(["rollouts x steps", "seconds", "GFLOP/s", "efficiency"],
-                [[f"{x['batch']} x {r['horizon']}", _g(x["seconds"]), _g(x["flops_per_s"] / 1e9), f"{x['efficiency']:.2f}"]
+                [[f"{x['batch']} x {r['horizon']}", _g(x["seconds"]), _g(x["flops_per_s"] / 1e9), f"{x['efficiency']:.3f}"]
                  for x in r["rows"]])
   return out
 

@@ -57,12 +57,22 @@ def main(argv=None) -> None:
   parser.add_argument("--only", default="", help=f"comma-separated figures among {list(FIGURES)}")
   parser.add_argument("--full", action="store_true", help="outer_iteration: the paper config's full 100 rounds")
   parser.add_argument("--out", default=os.path.join(REPO, "docs", "benchmarks.md"))
+  parser.add_argument("--report_only", action="store_true",
+                      help="measure nothing: rewrite the markdown from the saved .json (after editing notes.py)")
   args = parser.parse_args(argv)
+  raw_path = os.path.splitext(args.out)[0] + ".json"
+  if args.report_only:
+    if not os.path.exists(raw_path):
+      raise SystemExit(f"error: --report_only: {raw_path} does not exist; run the benchmarks first")
+    results = json.load(open(raw_path))
+    with open(args.out, "w") as fh:
+      fh.write(report.markdown(results, quick=args.quick))
+    print(f"wrote {args.out} from {raw_path}")
+    return
   only = [f for f in args.only.split(",") if f] or list(FIGURES)
   unknown = sorted(set(only) - set(FIGURES))
   if unknown:
     raise SystemExit(f"error: --only: unknown figure(s) {unknown}; allowed: {list(FIGURES)}")
-  raw_path = os.path.splitext(args.out)[0] + ".json"
   results = json.load(open(raw_path)) if os.path.exists(raw_path) and args.only else {}
   results["machine"] = machine()
   for name in only:
