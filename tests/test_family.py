@@ -157,3 +157,16 @@ def test_oracle_table_finds_the_corners_and_centre_of_the_evaluation_grid():
   assert {tuple(np.round(psis[i].astype(float), 4)) for _, i in rows[:4]} == {(-2.0, 1.2), (-2.0, 2.0), (2.0, 1.2), (2.0, 2.0)}
   assert np.allclose(psis[rows[4][1]], (0.0, 1.6), atol=1e-6)
   assert [label for label, _ in corners_and_centre(box, np.asarray(box.grid(4)))] == ["corner"] * 4  # no centre
+
+
+def test_oracle_table_corner_set_holds_every_corner_up_to_eight_then_eight_distinct_ones():
+  from experiments.oracle_table import box_corners_and_centre, corners_and_centre
+  key = jax.random.key(0)
+  for lo, hi, n_corners in [((-2.0, 1.2), (2.0, 2.0), 4), ((-1.0, -1.0, 0.0), (1.0, 1.0, 1.0), 8),
+                            ((-1.0,) * 18, (1.0,) * 18, 8)]:
+    box = TaskBox(lo, hi)
+    psis = box_corners_and_centre(box, key)
+    assert psis.shape == (n_corners + 1, len(lo))
+    assert len({tuple(p) for p in psis}) == n_corners + 1                    # distinct
+    rows = corners_and_centre(box, psis)                                     # the table labels them all
+    assert [label for label, _ in rows] == ["corner"] * n_corners + ["centre"]
