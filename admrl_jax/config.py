@@ -21,6 +21,7 @@ _POSITIVE_INTS = [
     "eval.few_shot_rounds", "eval.oracle_iters", "eval.oracle_episodes", "eval.random_tasks", "devices", "checkpoint.every",
 ]
 _NON_NEGATIVE_INTS = ["checkpoint.keep", "checkpoint.keep_period"]
+_UNIT_INTERVAL = ["trpo.gamma", "trpo.lam", "eval.oracle_gamma", "eval.oracle_lam"]
 _POSITIVE_FLOATS = ["model.learning_rate", "trpo.max_kl", "trpo.value_lr", "loop.ascent_step",
                     "loop.gauss_std", "task_gradient.damping"]
 
@@ -63,6 +64,10 @@ def validate(config) -> None:
     value = _get(config, field)
     if not isinstance(value, (int, float)) or not value > 0:
       raise ConfigError(f"{field}: must be a positive number, got {value!r}")
+  for field in _UNIT_INTERVAL:
+    value = _get(config, field)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+      raise ConfigError(f"{field}: must be in (0, 1], got {value!r}")
   if config.loop.iterations % config.loop.iterations_per_chunk:
     raise ConfigError(f"loop.iterations_per_chunk: must divide loop.iterations={config.loop.iterations}, "
                       f"got {config.loop.iterations_per_chunk}")

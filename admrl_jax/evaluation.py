@@ -25,17 +25,22 @@ class Evaluator:
   few_shot_rounds: int = 5          # SLBO rounds after the few-shot real batch
   task_batch: int = 16              # tasks adapted at once (bounds memory)
 
-  def policy_return(self, agent_state: AgentState, psi: jax.Array, eval_key: jax.Array) -> jax.Array:
-    """Mean undiscounted real return of the policy's mean action over the evaluation episodes."""
+  def policy_return(self, agent_state: AgentState, psi: jax.Array, eval_key: jax.Array,
+                    action_key: jax.Array | None = None, repeats: int = 1) -> jax.Array:
+    """Mean undiscounted real return over the evaluation episodes of the policy's mean action, or,
+    given ``action_key``, of actions sampled from the policy (each start ``repeats`` times)."""
     env, family = self.learner.family.env, self.learner.family
     starts = evaluation_starts(family, eval_key, self.n_episodes)
-    act = self.learner.agent.act_fn(agent_state.policy, deterministic=True)
+    starts = jax.tree.map(lambda x: jnp.concatenate([x] * repeats), starts)
+    sampled = action_key is not None
+    act = self.learner.agent.act_fn(agent_state.policy, deterministic=not sampled)
+    keys = jax.random.split(action_key if sampled else jax.random.key(0), self.n_episodes * repeats)
 
-    def one(s0):
-      traj = rollout(env.step, env.observe, act, s0, jax.random.key(0), env.horizon)
+    def one(s0, k):
+      traj = rollout(env.step, env.observe, act, s0, k, env.horizon)
       return episode_returns(family, jax.tree.map(lambda x: x[None], traj), psi)[0]
 
-    return jnp.mean(jax.vmap(one)(starts))
+    return jnp.mean(jax.vmap(one)(starts, keys))
 
   def zero_shot_returns(self, model_state: ModelState, psis: jax.Array, key: jax.Array,
                         eval_key: jax.Array) -> jax.Array:

@@ -17,6 +17,7 @@ from absl import app, flags
 from admrl_jax import plots, runner
 from admrl_jax.logger import RunLogger
 from experiments.cli import fail, start
+from experiments.configs.default import get_config as default_config
 
 _RUN_DIRS = flags.DEFINE_multi_string("run_dir", None, "run directories to evaluate (repeat the flag)")
 _CHECKPOINTS = flags.DEFINE_enum("checkpoints", "last", ["last", "all"],
@@ -43,7 +44,7 @@ def main(argv):
     steps = runner.checkpoint_steps(run_dir)
     steps = steps if _CHECKPOINTS.value == "all" else steps[-1:]
     label = os.path.basename(os.path.normpath(run_dir))
-    config, loop, evaluator = runner.load_run(run_dir)  # built once: one compile for all checkpoints
+    config, loop, evaluator = runner.load_run(run_dir, default_config())  # built once: one compile for all checkpoints
     for step in steps:
       state, history = runner.restore_state(run_dir, loop, config.seed, step)
       step_dir = os.path.join(run_dir, "eval", f"iteration_{step}")

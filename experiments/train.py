@@ -17,6 +17,7 @@ from ml_collections import config_flags
 from admrl_jax import runner
 from admrl_jax.config import ConfigError, validate
 from experiments.cli import fail, start
+from experiments.configs.default import get_config as default_config
 
 _CONFIG = config_flags.DEFINE_config_file("config", "experiments/configs/default.py",
                                           "ml-collections config file", lock_config=True)
@@ -32,7 +33,7 @@ def main(argv):
     if not _RUN_DIR.value:
       fail("--resume needs --run_dir: the run directory to continue")
     try:
-      config = runner.load_config(_RUN_DIR.value)
+      config = runner.load_config(_RUN_DIR.value, default_config())
     except FileNotFoundError as err:
       fail(str(err))
     run_dir = _RUN_DIR.value

@@ -147,3 +147,30 @@ def test_sharded_run_equals_single_device_run():
   metric = report["iteration_metric_rel_diff"]
   assert metric["return_hat"] < 1e-2 and metric["return_star"] < 1e-2 and metric["model_loss"] < 1e-3, report
   assert metric["task_gradient"] < 1e-1, report
+
+
+def test_discount_fields_outside_the_unit_interval_are_refused():
+  from admrl_jax.config import ConfigError, validate
+  from tests.tiny_config import get_config
+  for field, bad in (("eval.oracle_gamma", 1.5), ("trpo.lam", 0.0)):
+    config = get_config()
+    section, name = field.split(".")
+    config[section][name] = bad
+    with pytest.raises(ConfigError, match=rf"^{field}: must be in \(0, 1\], got {bad}$"):
+      validate(config)
+
+
+def test_a_run_directory_saved_before_a_field_existed_loads_with_that_field_defaulted(tmp_path):
+  from admrl_jax.runner import load_config, save_config
+  from experiments.configs.default import get_config as default_config
+  from tests.tiny_config import get_config
+  save_config(get_config(), str(tmp_path))
+  saved = json.load(open(tmp_path / "config.json"))
+  del saved["eval"]["oracle_lam"]                  # as written by a version without the field
+  json.dump(saved, open(tmp_path / "config.json", "w"))
+  with pytest.raises(AttributeError):
+    load_config(str(tmp_path)).eval.oracle_lam
+  config = load_config(str(tmp_path), default_config())
+  assert config.eval.oracle_lam == default_config().eval.oracle_lam
+  assert config.eval.oracle_iters == get_config().eval.oracle_iters != default_config().eval.oracle_iters
+  assert config.eval.few_shot_episodes == (1,)     # lists back to tuples, saved values win

@@ -74,6 +74,8 @@ def get_config() -> ml_collections.ConfigDict:
                                    # | policy (TRPO on the true env per task; Brax families)
   c.eval.oracle_iters = 1500       # oracle steps: trajectory-optimisation steps, or TRPO updates
   c.eval.oracle_episodes = 16      # policy oracle: real episodes per TRPO update
+  c.eval.oracle_gamma = 0.995      # policy oracle: discount (adaptation's trpo.gamma is shorter-sighted)
+  c.eval.oracle_lam = 0.99         # policy oracle: GAE lambda
   c.eval.oracle_cache = "runs/oracle_cache"  # V* cache folder, shared by all runs ("" disables)
   c.eval.seed = 0                  # evaluation start states and oracle: one seed for every run
 
