@@ -212,7 +212,7 @@ def oracle_budget(config, evaluator, psis, eval_key):
   learner = oracle_learner(config, evaluator.learner)
   budget = {"kind": "policy", "iters": e.oracle_iters, "episodes": e.episodes,
             "episodes_per_update": e.oracle_episodes, "agent": repr(learner.agent),
-            "v_star": "max(mean action, sampled x4)"}
+            "v_star": "max(mean action at init and every curve point, final sampled x4)"}
   run = jax.jit(lambda p: policy_optimisation_oracle(learner, p, jax.random.fold_in(eval_key, 1),
                                                      eval_key, e.episodes, e.oracle_iters, e.oracle_episodes))
   return budget, lambda: run(psis)
