@@ -18,12 +18,24 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from admrl_jax.adapt import episode_returns
+from admrl_jax.rollout import rollout
 from admrl_jax.tasks import TaskFamily
 
 
 def evaluation_starts(family: TaskFamily, key: jax.Array, n_episodes: int):
   """The evaluation's start states: env states with a leading axis [n_episodes]."""
   return jax.vmap(family.env.reset)(jax.random.split(key, n_episodes))
+
+
+def zero_action_returns(family: TaskFamily, psis: jax.Array, eval_key: jax.Array, n_episodes: int) -> jax.Array:
+  """psis [G, k] -> [G]: mean return of the all-zero action from the evaluation's start states (steps
+  after a termination masked): the "do nothing" floor that an oracle's V* must clear."""
+  env = family.env
+  act = lambda obs, key: jnp.zeros(env.action_dim)
+  trajs = jax.vmap(lambda s0: rollout(env.step, env.observe, act, s0, jax.random.key(0), env.horizon))(
+      evaluation_starts(family, eval_key, n_episodes))
+  return jax.vmap(lambda psi: jnp.mean(episode_returns(family, trajs, psi)))(psis)
 
 
 def open_loop_return(family: TaskFamily, state0, actions: jax.Array, psi: jax.Array) -> jax.Array:

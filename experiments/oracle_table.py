@@ -10,8 +10,9 @@ on one of two task sets:
            the other loads it;
   corners  only the box's corners (all of them up to 8, else 8 drawn at random) and its centre: the
            same oracle at a tenth of the grid's cost, for the table without a full evaluation.
-Prints a markdown table (V* and the learning curve's last checkpoints at every corner and the
-centre, then the set's mean) and writes <out>/oracle_<family>.png.
+Prints a markdown table (V*, the zero action's return on the same episodes -- the "do nothing"
+floor -- and the learning curve's last checkpoints, at every corner and the centre, then the set's
+mean) and writes <out>/oracle_<family>.png.
 """
 import itertools
 import os
@@ -27,7 +28,7 @@ from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from admrl_jax.config import build  # noqa: E402
-from admrl_jax.oracle import cached_oracle  # noqa: E402
+from admrl_jax.oracle import cached_oracle, zero_action_returns  # noqa: E402
 from admrl_jax.runner import oracle_budget  # noqa: E402
 from experiments.cli import start  # noqa: E402
 
@@ -73,17 +74,20 @@ def main(argv):
   v_star, curve, hit = cached_oracle(family, psis, eval_key, *oracle_budget(config, evaluator, psis, eval_key),
                                      e.oracle_cache)
   seconds = time.perf_counter() - t0
+  zero = np.asarray(jax.jit(lambda p, k: zero_action_returns(family, p, k, e.episodes))(psis, eval_key))
   psis, every = np.asarray(psis), e.oracle_iters // curve.shape[0]
   steps = every * (1 + np.arange(curve.shape[0]))
   print(f"{config.family}: {e.oracle} oracle, {e.oracle_iters} updates, {len(psis)} tasks ({_TASKS.value}), "
         f"{'cached' if hit else f'computed in {seconds:.0f} s'}")
-  print(f"| task psi | V* | curve at updates {', '.join(str(s) for s in steps[-4:])} |\n|---|---|---|")
+  print(f"| task psi | V* | zero action | curve at updates {', '.join(str(s) for s in steps[-4:])} |\n"
+        "|---|---|---|---|")
   rows = corners_and_centre(family.box, psis)
   for label, i in rows:
     tail = ", ".join(f"{x:.0f}" for x in curve[-4:, i])
-    print(f"| {label} ({', '.join(f'{x:.2f}' for x in psis[i])}) | {v_star[i]:.0f} | {tail} |")
+    print(f"| {label} ({', '.join(f'{x:.2f}' for x in psis[i])}) | {v_star[i]:.0f} | {zero[i]:.0f} | {tail} |")
   mean = curve.mean(axis=1)
-  print(f"| mean of the {len(psis)} | {np.mean(v_star):.0f} | {', '.join(f'{x:.0f}' for x in mean[-4:])} |")
+  print(f"| mean of the {len(psis)} | {np.mean(v_star):.0f} | {np.mean(zero):.0f} | "
+        f"{', '.join(f'{x:.0f}' for x in mean[-4:])} |")
   os.makedirs(_OUT.value, exist_ok=True)
   fig, ax = plt.subplots(figsize=(5.5, 4.0))
   for label, i in rows:

@@ -7,7 +7,7 @@ import pytest
 from admrl_jax import replay
 from admrl_jax.dynamics import DynamicsModel
 from admrl_jax.envs import make_family
-from admrl_jax.oracle import open_loop_return, trajectory_optimisation_oracle
+from admrl_jax.oracle import open_loop_return, trajectory_optimisation_oracle, zero_action_returns
 from admrl_jax.rollout import real_rollouts
 from admrl_jax.tasks import TaskBox
 from admrl_jax.trpo import TRPO
@@ -86,6 +86,12 @@ def test_oracle_converges_and_beats_simple_controllers(family):
 
   for i, psi in enumerate(psis):
     assert float(v_star[i]) >= float(best_constant(psi)) - 1e-3
+  # the "do nothing" floor of the oracle tables: the zero action's return on the same episodes
+  zero = zero_action_returns(family, psis, jax.random.key(3), 4)
+  for i, psi in enumerate(psis):
+    direct = jax.vmap(lambda s0: open_loop_return(family, s0, jnp.zeros((env.horizon, 2)), psi))(starts)
+    np.testing.assert_allclose(zero[i], jnp.mean(direct), rtol=1e-5)
+    assert float(v_star[i]) > float(zero[i])
   # corners are reachable: the mean per-step tracking loss is small (max return is alive * T)
   assert np.all(np.asarray(v_star) > 0.85 * env.alive * env.horizon)
 
