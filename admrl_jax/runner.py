@@ -27,7 +27,7 @@ from admrl_jax.config import build
 from admrl_jax.evaluation import gap_summary
 from admrl_jax.logger import RunLogger
 from admrl_jax.minimax import MetaState, OuterLoop
-from admrl_jax.oracle import cached_oracle, trajectory_optimisation_oracle
+from admrl_jax.oracle import cached_oracle, trajectory_optimisation_oracle, zero_action_returns
 from admrl_jax.policy_oracle import policy_optimisation_oracle
 
 # Host-side fields of a metrics row that differ between a resumed and an uninterrupted run.
@@ -233,7 +233,9 @@ def evaluate(config, loop, evaluator, state, log=print):
 
   The evaluation start states and the oracle use ``eval.seed`` (the same for every run, so the
   oracle's V* is cached once and gaps compare across seeds and methods); adaptation uses the
-  run's seed.
+  run's seed. V* is the best known return: the oracle's, or the zero action's where doing nothing
+  does better (a short policy-oracle budget can end there), and gaps count the method's own
+  return too (``gap_summary``).
   """
   family, e = loop.family, config.eval
   eval_key = jax.random.key(e.seed)
@@ -253,6 +255,11 @@ def evaluate(config, loop, evaluator, state, log=print):
                                        e.oracle_cache)
     log(f"oracle V* on {psis.shape[0]} {name} tasks: {'cached' if hit else 'computed'} "
         f"in {time.perf_counter() - t0:.1f} s")
+    zero = np.asarray(jax.jit(lambda p, k: zero_action_returns(family, p, k, e.episodes))(psis, eval_key))
+    if np.any(zero > v_star):  # doing nothing is a known policy too: the best known return counts it
+      log(f"the zero action beats the oracle on {int(np.sum(zero > v_star))} of {psis.shape[0]} {name} tasks "
+          f"(by up to {float(np.max(zero - v_star)):.3g}); V* there is the zero action's return")
+    v_star = np.maximum(v_star, zero)
     budgets = {"zero_shot": zero_shot(state.model, psis, k_adapt, eval_key)}
     for episodes in e.few_shot_episodes:
       budgets[f"few_shot_{episodes * family.env.horizon}"] = few_shot(
