@@ -106,6 +106,11 @@ def markdown(results: dict, quick: bool = False, notes: dict | None = None) -> s
          _table(["machine", "value"], [["CPU", m["cpu"]], ["cores", m["cores"]], ["memory GiB", m["memory_gib"]],
                                        ["python", m["python"]], ["jax / jaxlib", f"{m['jax']} / {m['jaxlib']}"],
                                        ["brax / flax", f"{m['brax']} / {m['flax']}"], ["written", m["date"]]])]
+  devices = {r["device"] for k, r in results.items() if k in SECTIONS}
+  if devices and all(d.startswith("cpu") for d in devices):
+    out.append("\nNo accelerator: every figure below ran on this CPU. On a GPU machine, "
+               "`python -m benchmarks.run --out=docs/benchmarks_gpu.md` writes the same figures to a doc of "
+               "their own, to set beside this one.\n")
   summary = []
   for key, (title, _) in SECTIONS.items():
     if key in results:
