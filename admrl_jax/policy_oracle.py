@@ -8,7 +8,7 @@ update's policy, and the final policy with sampled actions (``sampled_per_start`
 start). Each is the return of a policy that exists, so V* stays a lower bound on the true optimum.
 The initial policy's mean action is almost zero (its output layer starts at 1 % scale), so V* is
 within a few per cent of doing nothing at worst, where the final policy alone fell far below it
-(Ant3D's centre: -116 against 149; the evaluation also counts the zero action itself);
+(Ant3D's centre: -116 against 252; the evaluation also counts the zero action itself);
 sampled actions win where the trained policy relies on its noise (Hopper2D's (2, 1.2): mean action
 1237, sampled about 1590). The learning curve (mean on-policy return every ``curve_every`` updates)
 is returned so its flattening can be checked.
