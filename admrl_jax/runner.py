@@ -103,6 +103,14 @@ def save_config(config, run_dir: str) -> None:
     fh.write(config.to_json_best_effort(indent=2))
 
 
+def _fill_missing(defaults: dict, saved: dict) -> dict:
+  """saved, with every key it lacks (at any depth) taken from defaults."""
+  out = dict(defaults)
+  for k, v in saved.items():
+    out[k] = _fill_missing(defaults[k], v) if isinstance(v, dict) and isinstance(defaults.get(k), dict) else v
+  return out
+
+
 def load_config(run_dir: str, defaults=None):
   """The resolved config a run directory was started with (locked), lists turned back to tuples.
 
@@ -351,14 +359,6 @@ def train_and_evaluate(config, run_dir: str, log=print, resume: bool = False) ->
     logger.log_summary(summary, {k: v for k, v in images.items() if os.path.exists(v)})
     logger.close()
   return summary
-
-
-def _fill_missing(defaults: dict, saved: dict) -> dict:
-  """saved, with every key it lacks (at any depth) taken from defaults."""
-  out = dict(defaults)
-  for k, v in saved.items():
-    out[k] = _fill_missing(defaults[k], v) if isinstance(v, dict) and isinstance(defaults.get(k), dict) else v
-  return out
 
 
 def load_run(run_dir: str, defaults=None):
