@@ -18,12 +18,13 @@ _POSITIVE_INTS = [
     "model.batch_size", "model.loss_horizon", "model.fit_steps", "trpo.updates_per_round",
     "trpo.model_rollouts", "trpo.cg_iters", "trpo.value_epochs", "trpo.value_minibatches",
     "task_gradient.cg_iters", "eval.grid_points", "eval.adapt_updates", "eval.episodes",
-    "eval.few_shot_rounds", "eval.oracle_iters", "eval.oracle_episodes", "eval.random_tasks", "devices", "checkpoint.every",
+    "eval.few_shot_rounds", "eval.oracle_iters", "eval.oracle_episodes", "eval.random_tasks", "eval.mpc_plan_horizon", "devices",
+    "checkpoint.every",
 ]
-_NON_NEGATIVE_INTS = ["checkpoint.keep", "checkpoint.keep_period"]
+_NON_NEGATIVE_INTS = {"checkpoint.keep": "no limit", "checkpoint.keep_period": "none", "eval.mpc_samples": "off"}
 _UNIT_INTERVAL = ["trpo.gamma", "trpo.lam", "eval.oracle_gamma", "eval.oracle_lam"]
 _POSITIVE_FLOATS = ["model.learning_rate", "trpo.max_kl", "trpo.value_lr", "loop.ascent_step",
-                    "loop.gauss_std", "task_gradient.damping"]
+                    "loop.gauss_std", "task_gradient.damping", "eval.mpc_sigma"]
 
 
 class ConfigError(ValueError):
@@ -56,10 +57,10 @@ def validate(config) -> None:
     value = _get(config, field)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
       raise ConfigError(f"{field}: must be a positive integer, got {value!r}")
-  for field in _NON_NEGATIVE_INTS:
+  for field, zero_means in _NON_NEGATIVE_INTS.items():
     value = _get(config, field)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-      raise ConfigError(f"{field}: must be a non-negative integer (0: no limit), got {value!r}")
+      raise ConfigError(f"{field}: must be a non-negative integer (0: {zero_means}), got {value!r}")
   for field in _POSITIVE_FLOATS:
     value = _get(config, field)
     if not isinstance(value, (int, float)) or not value > 0:

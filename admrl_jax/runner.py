@@ -28,6 +28,7 @@ from admrl_jax.evaluation import gap_summary
 from admrl_jax.logger import RunLogger
 from admrl_jax.minimax import MetaState, OuterLoop
 from admrl_jax.oracle import cached_oracle, trajectory_optimisation_oracle, zero_action_returns
+from admrl_jax.mpc_oracle import sampling_mpc_oracle
 from admrl_jax.policy_oracle import policy_optimisation_oracle
 
 # Host-side fields of a metrics row that differ between a resumed and an uninterrupted run.
@@ -226,6 +227,17 @@ def oracle_budget(config, evaluator, psis, eval_key):
   return budget, lambda: run(psis)
 
 
+def mpc_budget(config, family, psis, eval_key):
+  """(budget dict, compute) of the MPC oracle (``eval.mpc_samples`` > 0): predictive sampling on
+  the true environment from the evaluation's start states; compute() -> (v [G], per-start [S, G])."""
+  e = config.eval
+  budget = {"kind": "mpc", "episodes": e.episodes, "samples": e.mpc_samples,
+            "plan_horizon": e.mpc_plan_horizon, "sigma": e.mpc_sigma}
+  run = jax.jit(lambda p: sampling_mpc_oracle(family, p, eval_key, e.episodes, e.mpc_plan_horizon,
+                                              e.mpc_samples, e.mpc_sigma))
+  return budget, lambda: run(psis)
+
+
 def oracle_learner(config, learner):
   """The policy oracle's learner: adaptation's, with the oracle's own discount and GAE lambda
   (``eval.oracle_gamma``, ``eval.oracle_lam``). With adaptation's 0.99 / 0.95, TRPO on the real
@@ -241,9 +253,9 @@ def evaluate(config, loop, evaluator, state, log=print):
 
   The evaluation start states and the oracle use ``eval.seed`` (the same for every run, so the
   oracle's V* is cached once and gaps compare across seeds and methods); adaptation uses the
-  run's seed. V* is the best known return: the oracle's, or the zero action's where doing nothing
-  does better (a short policy-oracle budget can end there), and gaps count the method's own
-  return too (``gap_summary``).
+  run's seed. V* is the best known return: the best of the oracle's, the MPC oracle's (if
+  ``eval.mpc_samples`` > 0) and the zero action's (a short policy-oracle budget can end below doing
+  nothing), and gaps count the method's own return too (``gap_summary``).
   """
   family, e = loop.family, config.eval
   eval_key = jax.random.key(e.seed)
@@ -263,11 +275,19 @@ def evaluate(config, loop, evaluator, state, log=print):
                                        e.oracle_cache)
     log(f"oracle V* on {psis.shape[0]} {name} tasks: {'cached' if hit else 'computed'} "
         f"in {time.perf_counter() - t0:.1f} s")
-    zero = np.asarray(jax.jit(lambda p, k: zero_action_returns(family, p, k, e.episodes))(psis, eval_key))
-    if np.any(zero > v_star):  # doing nothing is a known policy too: the best known return counts it
-      log(f"the zero action beats the oracle on {int(np.sum(zero > v_star))} of {psis.shape[0]} {name} tasks "
-          f"(by up to {float(np.max(zero - v_star)):.3g}); V* there is the zero action's return")
-    v_star = np.maximum(v_star, zero)
+    others = {"the zero action": jax.jit(lambda p, k: zero_action_returns(family, p, k, e.episodes))(psis, eval_key)}
+    if e.mpc_samples:
+      t0 = time.perf_counter()
+      others["the MPC oracle"], _, hit = cached_oracle(family, psis, eval_key, *mpc_budget(config, family, psis, eval_key),
+                                                       e.oracle_cache)
+      log(f"MPC oracle on {psis.shape[0]} {name} tasks: {'cached' if hit else 'computed'} "
+          f"in {time.perf_counter() - t0:.1f} s")
+    for who, v in others.items():  # each is a policy too: the best known return counts it
+      v = np.asarray(v)
+      if np.any(v > v_star):
+        log(f"{who} beats the {e.oracle} oracle on {int(np.sum(v > v_star))} of {psis.shape[0]} {name} tasks "
+            f"(by up to {float(np.max(v - v_star)):.3g}); V* there is its return")
+      v_star = np.maximum(v_star, v)
     budgets = {"zero_shot": zero_shot(state.model, psis, k_adapt, eval_key)}
     for episodes in e.few_shot_episodes:
       budgets[f"few_shot_{episodes * family.env.horizon}"] = few_shot(

@@ -10,9 +10,9 @@ on one of two task sets:
            the other loads it;
   corners  only the box's corners (all of them up to 8, else 8 drawn at random) and its centre: the
            same oracle at a tenth of the grid's cost, for the table without a full evaluation.
-Prints a markdown table (V*, the zero action's return on the same episodes -- the "do nothing"
-floor -- and the learning curve's last checkpoints, at every corner and the centre, then the set's
-mean) and writes <out>/oracle_<family>.png.
+Prints a markdown table (V*, the MPC oracle's return if ``eval.mpc_samples`` > 0, the zero
+action's return on the same episodes -- the "do nothing" floor -- and the learning curve's last
+checkpoints, at every corner and the centre, then the set's mean) and writes <out>/oracle_<family>.png.
 """
 import itertools
 import os
@@ -29,7 +29,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from admrl_jax.config import build  # noqa: E402
 from admrl_jax.oracle import cached_oracle, zero_action_returns  # noqa: E402
-from admrl_jax.runner import oracle_budget  # noqa: E402
+from admrl_jax.runner import mpc_budget, oracle_budget  # noqa: E402
 from experiments.cli import start  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "ml-collections config file", lock_config=True)
@@ -75,18 +75,26 @@ def main(argv):
                                      e.oracle_cache)
   seconds = time.perf_counter() - t0
   zero = np.asarray(jax.jit(lambda p, k: zero_action_returns(family, p, k, e.episodes))(psis, eval_key))
+  mpc = None
+  if e.mpc_samples:
+    t0 = time.perf_counter()
+    mpc, _, mpc_hit = cached_oracle(family, psis, eval_key, *mpc_budget(config, family, psis, eval_key), e.oracle_cache)
+    print(f"MPC oracle ({e.mpc_samples} plans of {e.mpc_plan_horizon} steps, sigma {e.mpc_sigma}): "
+          f"{'cached' if mpc_hit else f'computed in {time.perf_counter() - t0:.0f} s'}")
   psis, every = np.asarray(psis), e.oracle_iters // curve.shape[0]
   steps = every * (1 + np.arange(curve.shape[0]))
   print(f"{config.family}: {e.oracle} oracle, {e.oracle_iters} updates, {len(psis)} tasks ({_TASKS.value}), "
         f"{'cached' if hit else f'computed in {seconds:.0f} s'}")
-  print(f"| task psi | V* | zero action | curve at updates {', '.join(str(s) for s in steps[-4:])} |\n"
-        "|---|---|---|---|")
+  columns = {f"{e.oracle} oracle V*": v_star, **({"MPC": mpc} if mpc is not None else {}), "zero action": zero}
+  print(f"| task psi | {' | '.join(columns)} | curve at updates {', '.join(str(s) for s in steps[-4:])} |\n"
+        f"|---|{'---|' * len(columns)}---|")
   rows = corners_and_centre(family.box, psis)
   for label, i in rows:
     tail = ", ".join(f"{x:.0f}" for x in curve[-4:, i])
-    print(f"| {label} ({', '.join(f'{x:.2f}' for x in psis[i])}) | {v_star[i]:.0f} | {zero[i]:.0f} | {tail} |")
+    print(f"| {label} ({', '.join(f'{x:.2f}' for x in psis[i])}) | "
+          f"{' | '.join(f'{v[i]:.0f}' for v in columns.values())} | {tail} |")
   mean = curve.mean(axis=1)
-  print(f"| mean of the {len(psis)} | {np.mean(v_star):.0f} | {np.mean(zero):.0f} | "
+  print(f"| mean of the {len(psis)} | {' | '.join(f'{np.mean(v):.0f}' for v in columns.values())} | "
         f"{', '.join(f'{x:.0f}' for x in mean[-4:])} |")
   os.makedirs(_OUT.value, exist_ok=True)
   fig, ax = plt.subplots(figsize=(5.5, 4.0))

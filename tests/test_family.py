@@ -214,3 +214,24 @@ def test_policy_oracle_improves_on_its_start_and_takes_the_best_policy_it_went_t
     assert float(mean_action) != float(sampled)
     np.testing.assert_allclose(v, max(float(mean_action), float(sampled)), rtol=1e-5)
     assert float(v_star[i]) >= float(mean_action) - 1e-3       # the same initial policy (same key)
+
+
+def test_mpc_oracle_is_a_real_policy_below_the_exact_optimum(family):
+  """Predictive sampling on the true dynamics: its return is that of the actions it executed (a
+  policy that exists, so a lower bound on V*), it does not exceed the exact trajectory optimum, and
+  it recovers most of the way from doing nothing to that optimum at the corners."""
+  from admrl_jax.mpc_oracle import mpc_episode, sampling_mpc_oracle
+  from admrl_jax.oracle import evaluation_starts
+  psis = jnp.array([[-2.0, -2.0], [2.0, -2.0], [0.5, 1.0]])
+  key = jax.random.key(3)
+  v_mpc, per_start = jax.jit(lambda p: sampling_mpc_oracle(family, p, key, 2, plan_horizon=20, samples=64,
+                                                           sigma=0.5))(psis)
+  assert per_start.shape == (2, 3)
+  np.testing.assert_allclose(v_mpc, per_start.mean(axis=0), rtol=1e-6)
+  s0 = jax.tree.map(lambda x: x[0], evaluation_starts(family, key, 2))
+  ret, actions = jax.jit(lambda p: mpc_episode(family, p, s0, jax.random.key(5), 20, 64, 0.5))(psis[0])
+  np.testing.assert_allclose(ret, open_loop_return(family, s0, actions, psis[0]), rtol=1e-5)
+  v_exact, _ = trajectory_optimisation_oracle(family, psis, key, n_episodes=2, iters=1500)
+  zero = zero_action_returns(family, psis, key, 2)
+  assert np.all(np.asarray(v_mpc) <= np.asarray(v_exact) + 1e-3 * np.abs(np.asarray(v_exact)))
+  assert np.all(np.asarray(v_mpc - zero) >= 0.7 * np.asarray(v_exact - zero))

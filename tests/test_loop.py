@@ -83,6 +83,8 @@ def test_same_seed_same_numbers(admrl_run):
     ("task.hi", (1.0, 1.0), r"task.lo, task.hi: give both bounds of the task box or neither"),
     ("checkpoint.every", 0, r"checkpoint.every: must be a positive integer, got 0"),
     ("checkpoint.keep", -1, r"checkpoint.keep: must be a non-negative integer \(0: no limit\), got -1"),
+    ("eval.mpc_samples", -8, r"eval.mpc_samples: must be a non-negative integer \(0: off\), got -8"),
+    ("eval.mpc_sigma", 0.0, r"eval.mpc_sigma: must be a positive number, got 0.0"),
     ("devices", 3, r"devices: must divide loop.num_tasks=2 \(tasks are split over devices\), got 3"),
 ])
 def test_bad_config_names_field_and_allowed_values(field, value, message):
@@ -116,6 +118,26 @@ def test_main_job_writes_run_directory(tmp_path):
   for name in ("config.json", "eval.csv", "eval_table.md", "eval_table.csv"):
     assert os.path.exists(tmp_path / name), name
   assert list((tmp_path / "wandb").glob("offline-run-*"))   # wandb wrote its offline run
+
+
+def test_evaluation_v_star_is_the_best_of_the_oracles_and_the_zero_action():
+  """With ``eval.mpc_samples`` > 0 the MPC oracle joins: a one-step trajectory oracle sits at doing
+  nothing, so on the box's corners MPC's return is the best known and V* takes it."""
+  from admrl_jax.mpc_oracle import sampling_mpc_oracle
+  from admrl_jax.runner import evaluate
+  c = tiny_config("admrl")
+  c.eval.oracle_iters = 1
+  c.eval.few_shot_episodes = ()
+  c.eval.mpc_samples = 16
+  loop, evaluator = build(c)
+  lines = []
+  results = evaluate(c, loop, evaluator, loop.init(jax.random.key(0)), log=lines.append)
+  res = results["in_box"]
+  mpc, _ = sampling_mpc_oracle(loop.family, jnp.asarray(res["psi"]), jax.random.key(c.eval.seed), c.eval.episodes,
+                               c.eval.mpc_plan_horizon, c.eval.mpc_samples, c.eval.mpc_sigma)
+  assert np.all(res["v_star"] >= np.asarray(mpc) - 1e-4)
+  assert np.any(np.isclose(res["v_star"], np.asarray(mpc), rtol=1e-5))
+  assert any(line.startswith("the MPC oracle beats the trajectory oracle on") for line in lines), lines
 
 
 @pytest.mark.parametrize("method", ["unif", "gauss"])

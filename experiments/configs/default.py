@@ -76,6 +76,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.eval.oracle_episodes = 16      # policy oracle: real episodes per TRPO update
   c.eval.oracle_gamma = 0.995      # policy oracle: discount (adaptation's trpo.gamma is shorter-sighted)
   c.eval.oracle_lam = 0.99         # policy oracle: GAE lambda
+  c.eval.mpc_samples = 0           # MPC oracle (predictive sampling on the true env): candidate plans
+                                   # per control step; 0: off. V* = max(oracle, MPC, zero action)
+  c.eval.mpc_plan_horizon = 20     # MPC oracle: plan length in env steps
+  c.eval.mpc_sigma = 0.5           # MPC oracle: std of the plan perturbations (actions in [-1, 1])
   c.eval.oracle_cache = "runs/oracle_cache"  # V* cache folder, shared by all runs ("" disables)
   c.eval.seed = 0                  # evaluation start states and oracle: one seed for every run
 

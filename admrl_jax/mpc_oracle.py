@@ -1,0 +1,76 @@
+"""V*(psi) by sampling-based model-predictive control on the true simulator.
+
+Predictive sampling (Howell et al. 2022, the baseline planner of MuJoCo MPC): at every control
+step, ``samples`` action sequences of ``plan_horizon`` steps are drawn around the nominal plan
+(candidate 0 is the nominal itself, the others add N(0, sigma^2) noise and clip to [-1, 1]); each
+is rolled out on a copy of the true environment state with the task's reward (masked after a
+termination, so a fall costs the rest of the plan's rewards); the best is kept, its first action
+executed and the plan shifted one step. The controller is a policy that exists (it reads only the
+current state and the task), so the return of its episode is a valid lower bound on V*(psi).
+
+No gradients and no training: where the policy oracle stays near doing nothing at the corners of a
+box (Ant2D at (3, 3): a few points against the zero action's -186), this planner runs the ant at the
+target's speed (return 794, mean velocity (2.7, 2.6); docs/results.md). It costs
+``horizon * samples * plan_horizon`` simulator steps per episode, so grids of tasks are accelerator
+work; on a CPU it serves as the cross-check at the corners (``experiments/oracle_table.py``).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from admrl_jax.oracle import evaluation_starts
+from admrl_jax.tasks import TaskFamily
+
+
+def plan_return(family: TaskFamily, state, actions: jax.Array, psi: jax.Array) -> jax.Array:
+  """Undiscounted return of an action sequence [H, da] from an env state, rewards masked after the
+  first termination: the planner's score of a candidate."""
+  env = family.env
+
+  def body(carry, a):
+    state, alive = carry
+    state, tr = env.step(state, a)
+    return (state, alive * (1.0 - tr.done)), alive * family.reward(tr.c, tr.f, psi)
+
+  _, rewards = jax.lax.scan(body, (state, jnp.ones(())), actions)
+  return jnp.sum(rewards)
+
+
+def mpc_episode(family: TaskFamily, psi: jax.Array, state0, key: jax.Array, plan_horizon: int,
+                samples: int, sigma: float):
+  """One episode of predictive sampling from ``state0`` -> (return [], actions [T, da])."""
+  env = family.env
+  da = env.action_dim
+
+  def control_step(carry, k):
+    state, nominal, alive = carry
+    noise = sigma * jax.random.normal(k, (samples, plan_horizon, da))
+    candidates = jnp.clip(nominal[None] + noise.at[0].set(0.0), -1.0, 1.0)
+    scores = jax.vmap(lambda a: plan_return(family, state, a, psi))(candidates)
+    best = candidates[jnp.argmax(scores)]
+    state, tr = env.step(state, best[0])
+    reward = alive * family.reward(tr.c, tr.f, psi)
+    return (state, jnp.concatenate([best[1:], best[-1:]]), alive * (1.0 - tr.done)), (reward, best[0])
+
+  carry = (state0, jnp.zeros((plan_horizon, da)), jnp.ones(()))
+  _, (rewards, actions) = jax.lax.scan(control_step, carry, jax.random.split(key, env.horizon))
+  return jnp.sum(rewards), actions
+
+
+def sampling_mpc_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array, n_episodes: int,
+                        plan_horizon: int, samples: int, sigma: float, task_batch: int = 8):
+  """psis [G, k] -> (v_star [G], per-start returns [n_episodes, G]).
+
+  The start states are ``evaluation_starts(family, key, n_episodes)``, the evaluation's own, so
+  V* and every method's return average the same episodes.
+  """
+  starts = evaluation_starts(family, key, n_episodes)
+  plan_keys = jax.random.split(jax.random.fold_in(key, 4), n_episodes)
+
+  def one(psi):
+    run = lambda s0, k: mpc_episode(family, psi, s0, k, plan_horizon, samples, sigma)[0]
+    return jax.vmap(run)(starts, plan_keys)
+
+  per_start = jax.lax.map(one, psis, batch_size=task_batch)   # [G, n_episodes]
+  return jnp.mean(per_start, axis=1), per_start.T
