@@ -12,7 +12,8 @@ on one of two task sets:
            same oracle at a tenth of the grid's cost, for the table without a full evaluation.
 Prints a markdown table (V*, the MPC oracle's return if ``eval.mpc_samples`` > 0, the zero
 action's return on the same episodes -- the "do nothing" floor -- and the learning curve's last
-checkpoints, at every corner and the centre, then the set's mean) and writes <out>/oracle_<family>.png.
+checkpoints, at every corner and the centre, then the set's mean) and writes
+<out>/oracle_<family>.png (the curves, with MPC's returns as stars).
 """
 import itertools
 import os
@@ -99,8 +100,12 @@ def main(argv):
   os.makedirs(_OUT.value, exist_ok=True)
   fig, ax = plt.subplots(figsize=(5.5, 4.0))
   for label, i in rows:
-    ax.plot(steps, curve[:, i], label=f"{label} ({', '.join(f'{x:.1f}' for x in psis[i])})")
+    (line,) = ax.plot(steps, curve[:, i], label=f"{label} ({', '.join(f'{x:.1f}' for x in psis[i])})")
+    if mpc is not None:  # MPC has no learning curve: its return, at the right edge in the task's colour
+      ax.plot(steps[-1], mpc[i], "*", color=line.get_color(), ms=10, clip_on=False)
   ax.plot(steps, mean, "k--", label=f"mean of the {len(psis)} ({_TASKS.value})")
+  if mpc is not None:
+    ax.plot([], [], "k*", ls="none", label=f"MPC ({e.mpc_samples} plans of {e.mpc_plan_horizon} steps)")
   ax.set_xlabel("oracle update" if e.oracle == "policy" else "optimisation step")
   ax.set_ylabel("return (on-policy, during optimisation)")
   ax.set_title(f"V* oracle on {config.family}: corners, centre and the set's mean", fontsize=9)
