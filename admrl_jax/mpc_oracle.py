@@ -49,6 +49,7 @@ def mpc_episode(family: TaskFamily, psi: jax.Array, state0, key: jax.Array, plan
     noise = sigma * jax.random.normal(k, (samples, plan_horizon, da))
     candidates = jnp.clip(nominal[None] + noise.at[0].set(0.0), -1.0, 1.0)
     scores = jax.vmap(lambda a: plan_return(family, state, a, psi))(candidates)
+    scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)  # argmax would pick a plan whose physics blew up
     best = candidates[jnp.argmax(scores)]
     state, tr = env.step(state, best[0])
     reward = alive * family.reward(tr.c, tr.f, psi)
