@@ -174,3 +174,15 @@ def test_a_run_directory_saved_before_a_field_existed_loads_with_that_field_defa
   assert config.eval.oracle_lam == default_config().eval.oracle_lam
   assert config.eval.oracle_iters == get_config().eval.oracle_iters != default_config().eval.oracle_iters
   assert config.eval.few_shot_episodes == (1,)     # lists back to tuples, saved values win
+
+
+def test_every_shipped_config_validates():
+  """Each experiments/configs/<family>_<scale>.py (and the default) passes validation as shipped."""
+  import glob
+  import importlib
+  from admrl_jax.config import validate
+  names = sorted(os.path.basename(p)[:-3] for p in glob.glob("experiments/configs/*_cpu.py")
+                 + glob.glob("experiments/configs/*_paper.py"))
+  assert len(names) == 16, names   # 8 families x (cpu, paper)
+  for name in names + ["default"]:
+    validate(importlib.import_module(f"experiments.configs.{name}").get_config())
