@@ -11,31 +11,16 @@ current state and the task), so the return of its episode is a valid lower bound
 No gradients and no training: where the policy oracle stays near doing nothing at the corners of a
 box (Ant2D's corners: -15 to 7, the zero action -190), this planner walks the ant towards the
 target (704 to 766 with 128 plans of 20 steps; one episode at (3, 3) averaged (2.7, 2.6) m/s;
-docs/results.md). It costs
-``horizon * samples * plan_horizon`` simulator steps per episode, so grids of tasks are accelerator
-work; on a CPU it serves as the cross-check at the corners (``experiments/oracle_table.py``).
+docs/results.md). It costs ``horizon * samples * plan_horizon`` simulator steps per episode, so
+grids of tasks are accelerator work; on a CPU it serves at the corners (``experiments/oracle_table.py``).
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
-from admrl_jax.oracle import evaluation_starts
+from admrl_jax.oracle import evaluation_starts, open_loop_return
 from admrl_jax.tasks import TaskFamily
-
-
-def plan_return(family: TaskFamily, state, actions: jax.Array, psi: jax.Array) -> jax.Array:
-  """Undiscounted return of an action sequence [H, da] from an env state, rewards masked after the
-  first termination: the planner's score of a candidate."""
-  env = family.env
-
-  def body(carry, a):
-    state, alive = carry
-    state, tr = env.step(state, a)
-    return (state, alive * (1.0 - tr.done)), alive * family.reward(tr.c, tr.f, psi)
-
-  _, rewards = jax.lax.scan(body, (state, jnp.ones(())), actions)
-  return jnp.sum(rewards)
 
 
 def mpc_episode(family: TaskFamily, psi: jax.Array, state0, key: jax.Array, plan_horizon: int,
@@ -48,7 +33,7 @@ def mpc_episode(family: TaskFamily, psi: jax.Array, state0, key: jax.Array, plan
     state, nominal, alive = carry
     noise = sigma * jax.random.normal(k, (samples, plan_horizon, da))
     candidates = jnp.clip(nominal[None] + noise.at[0].set(0.0), -1.0, 1.0)
-    scores = jax.vmap(lambda a: plan_return(family, state, a, psi))(candidates)
+    scores = jax.vmap(lambda a: open_loop_return(family, state, a, psi))(candidates)
     scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)  # argmax would pick a plan whose physics blew up
     best = candidates[jnp.argmax(scores)]
     state, tr = env.step(state, best[0])

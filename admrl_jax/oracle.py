@@ -39,14 +39,16 @@ def zero_action_returns(family: TaskFamily, psis: jax.Array, eval_key: jax.Array
 
 
 def open_loop_return(family: TaskFamily, state0, actions: jax.Array, psi: jax.Array) -> jax.Array:
-  """Undiscounted return of an action sequence [T, da] from one start state."""
+  """Undiscounted return of an action sequence [H, da] from one env state, rewards after the first
+  termination masked (as in ``episode_returns``); also the MPC oracle's score of a plan."""
   env = family.env
 
-  def body(state, a):
+  def body(carry, a):
+    state, alive = carry
     state, tr = env.step(state, a)
-    return state, family.reward(tr.c, tr.f, psi)
+    return (state, alive * (1.0 - tr.done)), alive * family.reward(tr.c, tr.f, psi)
 
-  _, rewards = jax.lax.scan(body, state0, actions)
+  _, rewards = jax.lax.scan(body, (state0, jnp.ones(())), actions)
   return jnp.sum(rewards)
 
 

@@ -27,8 +27,8 @@ from admrl_jax.config import build
 from admrl_jax.evaluation import gap_summary
 from admrl_jax.logger import RunLogger
 from admrl_jax.minimax import MetaState, OuterLoop
-from admrl_jax.oracle import cached_oracle, trajectory_optimisation_oracle, zero_action_returns
 from admrl_jax.mpc_oracle import sampling_mpc_oracle
+from admrl_jax.oracle import cached_oracle, trajectory_optimisation_oracle, zero_action_returns
 from admrl_jax.policy_oracle import policy_optimisation_oracle
 
 # Host-side fields of a metrics row that differ between a resumed and an uninterrupted run.
