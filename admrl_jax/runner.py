@@ -282,11 +282,12 @@ def evaluate(config, loop, evaluator, state, log=print):
                                                        e.oracle_cache)
       log(f"MPC oracle on {psis.shape[0]} {name} tasks: {'cached' if hit else 'computed'} "
           f"in {time.perf_counter() - t0:.1f} s")
+    v_oracle = np.asarray(v_star)
     for who, v in others.items():  # each is a policy too: the best known return counts it
       v = np.asarray(v)
-      if np.any(v > v_star):
-        log(f"{who} beats the {e.oracle} oracle on {int(np.sum(v > v_star))} of {psis.shape[0]} {name} tasks "
-            f"(by up to {float(np.max(v - v_star)):.3g}); V* there is its return")
+      if np.any(v > v_oracle):
+        log(f"{who} beats the {e.oracle} oracle on {int(np.sum(v > v_oracle))} of {psis.shape[0]} {name} tasks "
+            f"(by up to {float(np.max(v - v_oracle)):.3g})")
       v_star = np.maximum(v_star, v)
     budgets = {"zero_shot": zero_shot(state.model, psis, k_adapt, eval_key)}
     for episodes in e.few_shot_episodes:
