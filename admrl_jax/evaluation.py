@@ -66,9 +66,38 @@ class Evaluator:
     return jax.lax.map(one, (psis, jax.random.split(key, psis.shape[0])), batch_size=self.task_batch)
 
 
+def best_known_return(returns_by_policy: dict, log=print) -> np.ndarray:
+  """{name: returns [G]} of policies that exist (oracles, the zero action) -> the best known return [G].
+
+  The first entry is the reference its log lines compare with. A NaN return (a policy whose episode
+  blew up the physics) counts as no return; a task with no finite return left raises
+  FloatingPointError naming the task, so no NaN reaches a gap table.
+  """
+  named = [(name, np.asarray(v, np.float64)) for name, v in returns_by_policy.items()]
+  for name, v in named:
+    if not np.all(np.isfinite(v)):
+      log(f"{name}: no finite return on tasks {np.flatnonzero(~np.isfinite(v)).tolist()} (counted as none)")
+  (first, best), *others = named
+  for name, v in others:
+    if np.any(v > best):
+      log(f"{name} beats {first} on {int(np.sum(v > best))} of {v.size} tasks (by up to {np.nanmax(v - best):.3g})")
+    best = np.fmax(best, v)
+  if not np.all(np.isfinite(best)):
+    bad = np.flatnonzero(~np.isfinite(best)).tolist()
+    raise FloatingPointError(f"V*: no finite return on tasks {bad} from any of {list(returns_by_policy)}")
+  return best
+
+
 def gap_summary(returns: np.ndarray, v_star: np.ndarray) -> dict:
-  """Gaps against the best known return max(V*, return) (never negative): worst, mean, CVaR-10%."""
+  """Gaps against the best known return max(V*, return) (never negative): worst, mean, CVaR-10%.
+
+  Raises FloatingPointError on a non-finite return (named by task index): a NaN real return means the
+  adapted policy or the simulator blew up, and a NaN gap would hide it in the table's max and mean.
+  """
   returns, v_star = np.asarray(returns, np.float64), np.asarray(v_star, np.float64)
+  for name, x in (("returns", returns), ("v_star", v_star)):
+    if not np.all(np.isfinite(x)):
+      raise FloatingPointError(f"{name}: not finite on tasks {np.flatnonzero(~np.isfinite(x)).tolist()}")
   gaps = np.maximum(v_star, returns) - returns
   n_tail = max(1, int(np.ceil(0.1 * gaps.size)))
   return {

@@ -46,14 +46,14 @@ def policy_optimisation_oracle(learner: Learner, psis: jax.Array, key: jax.Array
     def chunk(carry, kk):
       state, best = carry
       state, returns = jax.lax.scan(update, state, jax.random.split(kk, curve_every))
-      best = jnp.maximum(best, evaluator.policy_return(state, psi, eval_key))
+      best = jnp.fmax(best, evaluator.policy_return(state, psi, eval_key))  # a NaN checkpoint is no return
       return (state, best), returns[-1]
 
     state = agent.init(k_init)
     carry = (state, evaluator.policy_return(state, psi, eval_key))
     (state, best), curve = jax.lax.scan(chunk, carry, jax.random.split(k_train, iters // curve_every))
     v_sampled = evaluator.policy_return(state, psi, eval_key, action_key=k_act, repeats=sampled_per_start)
-    return jnp.maximum(best, v_sampled), curve
+    return jnp.fmax(best, v_sampled), curve
 
   v_star, curve = jax.lax.map(one, (psis, jax.random.split(key, psis.shape[0])), batch_size=task_batch)
   return v_star, curve.T

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from admrl_jax import plots
 from admrl_jax.checkpoint import Checkpointer
 from admrl_jax.config import build
-from admrl_jax.evaluation import gap_summary
+from admrl_jax.evaluation import best_known_return, gap_summary
 from admrl_jax.logger import RunLogger
 from admrl_jax.minimax import MetaState, OuterLoop
 from admrl_jax.mpc_oracle import sampling_mpc_oracle
@@ -275,20 +275,15 @@ def evaluate(config, loop, evaluator, state, log=print):
                                        e.oracle_cache)
     log(f"oracle V* on {psis.shape[0]} {name} tasks: {'cached' if hit else 'computed'} "
         f"in {time.perf_counter() - t0:.1f} s")
-    others = {"the zero action": jax.jit(lambda p, k: zero_action_returns(family, p, k, e.episodes))(psis, eval_key)}
+    candidates = {f"the {e.oracle} oracle": v_star,
+                  "the zero action": jax.jit(lambda p, k: zero_action_returns(family, p, k, e.episodes))(psis, eval_key)}
     if e.mpc_samples:
       t0 = time.perf_counter()
-      others["the MPC oracle"], _, hit = cached_oracle(family, psis, eval_key, *mpc_budget(config, family, psis, eval_key),
-                                                       e.oracle_cache)
+      candidates["the MPC oracle"], _, hit = cached_oracle(family, psis, eval_key,
+                                                           *mpc_budget(config, family, psis, eval_key), e.oracle_cache)
       log(f"MPC oracle on {psis.shape[0]} {name} tasks: {'cached' if hit else 'computed'} "
           f"in {time.perf_counter() - t0:.1f} s")
-    v_oracle = np.asarray(v_star)
-    for who, v in others.items():  # each is a policy too: the best known return counts it
-      v = np.asarray(v)
-      if np.any(v > v_oracle):
-        log(f"{who} beats the {e.oracle} oracle on {int(np.sum(v > v_oracle))} of {psis.shape[0]} {name} tasks "
-            f"(by up to {float(np.max(v - v_oracle)):.3g})")
-      v_star = np.maximum(v_star, v)
+    v_star = best_known_return(candidates, log=lambda line: log(f"{name}: {line}"))
     budgets = {"zero_shot": zero_shot(state.model, psis, k_adapt, eval_key)}
     for episodes in e.few_shot_episodes:
       budgets[f"few_shot_{episodes * family.env.horizon}"] = few_shot(
@@ -304,7 +299,10 @@ def gap_rows(results: dict) -> list[dict]:
   rows = []
   for name, res in results.items():
     for budget, returns in res["returns"].items():
-      gaps = gap_summary(returns, res["v_star"])
+      try:
+        gaps = gap_summary(returns, res["v_star"])
+      except FloatingPointError as err:
+        raise FloatingPointError(f"evaluation of the {name} set, budget {budget}: {err}") from err
       res.setdefault("gaps", {})[budget] = gaps["gaps"]
       rows.append({"set": name, "budget": budget, **{k: v for k, v in gaps.items() if k != "gaps"}})
   return rows

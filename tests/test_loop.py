@@ -137,7 +137,7 @@ def test_evaluation_v_star_is_the_best_of_the_oracles_and_the_zero_action():
                                c.eval.mpc_plan_horizon, c.eval.mpc_samples, c.eval.mpc_sigma)
   assert np.all(res["v_star"] >= np.asarray(mpc) - 1e-4)
   assert np.any(np.isclose(res["v_star"], np.asarray(mpc), rtol=1e-5))
-  assert any(line.startswith("the MPC oracle beats the trajectory oracle on") for line in lines), lines
+  assert any(line.startswith("in_box: the MPC oracle beats the trajectory oracle on") for line in lines), lines
 
 
 @pytest.mark.parametrize("method", ["unif", "gauss"])
@@ -159,3 +159,25 @@ def test_non_finite_metric_stops_the_run_with_its_name():
   check_finite({"iteration": 3, "gap_estimate": [1.0, 2.0]})
   with pytest.raises(NonFiniteError, match=r"'cg_residual' is not finite at outer iteration 3"):
     check_finite({"iteration": 3, "gap_estimate": [1.0], "cg_residual": [float("nan")]})
+
+
+def test_best_known_return_skips_a_nan_policy_and_names_tasks_with_no_finite_return():
+  from admrl_jax.evaluation import best_known_return
+  lines = []
+  v = best_known_return({"the policy oracle": [5.0, np.nan, 1.0], "the zero action": [2.0, 3.0, np.nan],
+                         "the MPC oracle": [6.0, np.nan, 0.5]}, log=lines.append)
+  np.testing.assert_array_equal(v, [6.0, 3.0, 1.0])
+  assert lines == ["the policy oracle: no finite return on tasks [1] (counted as none)",
+                   "the zero action: no finite return on tasks [2] (counted as none)",
+                   "the MPC oracle: no finite return on tasks [1] (counted as none)",
+                   "the MPC oracle beats the policy oracle on 1 of 3 tasks (by up to 1)"]
+  with pytest.raises(FloatingPointError, match=r"V\*: no finite return on tasks \[1\]"):
+    best_known_return({"the policy oracle": [5.0, np.nan], "the zero action": [2.0, np.inf * 0]})
+
+
+def test_gap_table_refuses_a_nan_return_and_names_the_set_budget_and_task():
+  from admrl_jax.runner import gap_rows
+  results = {"in_box": {"v_star": np.array([3.0, 3.0]), "returns": {"zero_shot": np.array([1.0, 2.0])}},
+             "ood": {"v_star": np.array([3.0, 3.0]), "returns": {"zero_shot": np.array([1.0, np.nan])}}}
+  with pytest.raises(FloatingPointError, match=r"the ood set, budget zero_shot: returns: not finite on tasks \[1\]"):
+    gap_rows(results)
