@@ -18,8 +18,8 @@ _POSITIVE_INTS = [
     "model.batch_size", "model.loss_horizon", "model.fit_steps", "trpo.updates_per_round",
     "trpo.model_rollouts", "trpo.cg_iters", "trpo.value_epochs", "trpo.value_minibatches",
     "task_gradient.cg_iters", "eval.grid_points", "eval.adapt_updates", "eval.episodes",
-    "eval.few_shot_rounds", "eval.oracle_iters", "eval.oracle_episodes", "eval.random_tasks", "eval.mpc_plan_horizon", "devices",
-    "checkpoint.every",
+    "eval.few_shot_rounds", "eval.oracle_iters", "eval.oracle_episodes", "eval.random_tasks",
+    "eval.mpc_plan_horizon", "eval.mpc_knot_every", "devices", "checkpoint.every",
 ]
 _NON_NEGATIVE_INTS = {"checkpoint.keep": "no limit", "checkpoint.keep_period": "none", "eval.mpc_samples": "off"}
 _UNIT_INTERVAL = ["trpo.gamma", "trpo.lam", "eval.oracle_gamma", "eval.oracle_lam"]

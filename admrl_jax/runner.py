@@ -232,9 +232,9 @@ def mpc_budget(config, family, psis, eval_key):
   the true environment from the evaluation's start states; compute() -> (v [G], per-start [S, G])."""
   e = config.eval
   budget = {"kind": "mpc", "episodes": e.episodes, "samples": e.mpc_samples,
-            "plan_horizon": e.mpc_plan_horizon, "sigma": e.mpc_sigma}
+            "plan_horizon": e.mpc_plan_horizon, "sigma": e.mpc_sigma, "knot_every": e.mpc_knot_every}
   run = jax.jit(lambda p: sampling_mpc_oracle(family, p, eval_key, e.episodes, e.mpc_plan_horizon,
-                                              e.mpc_samples, e.mpc_sigma))
+                                              e.mpc_samples, e.mpc_sigma, e.mpc_knot_every))
   return budget, lambda: run(psis)
 
 

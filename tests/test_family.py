@@ -216,6 +216,21 @@ def test_policy_oracle_improves_on_its_start_and_takes_the_best_policy_it_went_t
     assert float(v_star[i]) >= float(mean_action) - 1e-3       # the same initial policy (same key)
 
 
+def test_mpc_plan_noise_is_normal_at_its_knots_and_linear_between():
+  from admrl_jax.mpc_oracle import plan_noise
+  key = jax.random.key(0)
+  per_step = plan_noise(key, 4000, 10, 3, 0.5, knot_every=1)
+  np.testing.assert_allclose(per_step, 0.5 * jax.random.normal(key, (4000, 11, 3))[:, :10], rtol=1e-6)
+  noise = np.asarray(plan_noise(key, 4000, 10, 3, 0.5, knot_every=4))    # knots at steps 0, 4, 8 (and 12)
+  assert noise.shape == (4000, 10, 3)
+  np.testing.assert_allclose(np.std(noise[:, [0, 4, 8]], axis=0), 0.5, rtol=0.06)
+  for left, t in [(0, 1), (0, 3), (4, 6), (8, 9)]:
+    w = (t - left) / 4
+    np.testing.assert_allclose(noise[:, t], (1 - w) * noise[:, left] + w * (
+        noise[:, left + 4] if left + 4 < 10 else np.asarray(0.5 * jax.random.normal(key, (4000, 4, 3)))[:, 3]),
+        atol=1e-5)
+
+
 def test_mpc_oracle_is_a_real_policy_below_the_exact_optimum(family):
   """Predictive sampling on the true dynamics: its return is that of the actions it executed (a
   policy that exists, so a lower bound on V*), it does not exceed the exact trajectory optimum, and

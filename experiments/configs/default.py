@@ -80,6 +80,7 @@ def get_config() -> ml_collections.ConfigDict:
                                    # per control step; 0: off. V* = max(oracle, MPC, zero action)
   c.eval.mpc_plan_horizon = 20     # MPC oracle: plan length in env steps
   c.eval.mpc_sigma = 0.5           # MPC oracle: std of the plan perturbations (actions in [-1, 1])
+  c.eval.mpc_knot_every = 1        # MPC oracle: perturbation knots every this many steps, linear between
   c.eval.oracle_cache = "runs/oracle_cache"  # V* cache folder, shared by all runs ("" disables)
   c.eval.seed = 0                  # evaluation start states and oracle: one seed for every run
 
