@@ -80,7 +80,8 @@ def main(argv):
   if e.mpc_samples:
     t0 = time.perf_counter()
     mpc, _, mpc_hit = cached_oracle(family, psis, eval_key, *mpc_budget(config, family, psis, eval_key), e.oracle_cache)
-    print(f"MPC oracle ({e.mpc_samples} plans of {e.mpc_plan_horizon} steps, sigma {e.mpc_sigma}): "
+    print(f"MPC oracle ({e.mpc_samples} plans of {e.mpc_plan_horizon} steps, sigma {e.mpc_sigma}, "
+          f"knots every {e.mpc_knot_every} steps): "
           f"{'cached' if mpc_hit else f'computed in {time.perf_counter() - t0:.0f} s'}")
   psis, every = np.asarray(psis), e.oracle_iters // curve.shape[0]
   steps = every * (1 + np.arange(curve.shape[0]))
@@ -105,7 +106,8 @@ def main(argv):
       ax.plot(steps[-1], mpc[i], "*", color=line.get_color(), ms=10, clip_on=False)
   ax.plot(steps, mean, "k--", label=f"mean of the {len(psis)} ({_TASKS.value})")
   if mpc is not None:
-    ax.plot([], [], "k*", ls="none", label=f"MPC ({e.mpc_samples} plans of {e.mpc_plan_horizon} steps)")
+    ax.plot([], [], "k*", ls="none", label=f"MPC ({e.mpc_samples} plans of {e.mpc_plan_horizon} steps, "
+                                                  f"knots every {e.mpc_knot_every})")
   ax.set_xlabel("oracle update" if e.oracle == "policy" else "optimisation step")
   ax.set_ylabel("return (on-policy, during optimisation)")
   ax.set_title(f"V* oracle on {config.family}: corners, centre and the set's mean", fontsize=9)

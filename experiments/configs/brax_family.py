@@ -1,9 +1,9 @@
 """Configs of the Brax task families at two scales; the per-family files call ``brax_config``.
 
 cpu:   a whole AdMRL run (training, 7 x 7 or 5 x 5 x 3 evaluation, policy oracle) sized for the
-       2-core CPU this project is developed on. Measured on Hopper2D (docs/results.md): about 58
-       minutes with the in-box and OOD oracles computed (34 + 14 min of it), about 10 minutes once
-       they are cached; families with slower physics (walker, ant, cheetah) take longer;
+       2-core CPU this project is developed on. Measured on Hopper2D (docs/results.md): 53 minutes
+       with the in-box and OOD oracles computed (27 + 15 min of it), about 12 minutes once they
+       are cached; families with slower physics (walker, ant, cheetah) take longer;
 paper: the reference's budgets (SPEC section 3): N = 100, 40 warm-up rounds, 3 stages of 20 rounds,
        10k real transitions per collection, a 2 x 1000 model, 20 TRPO updates of 50 rollouts.
 Grids (SPEC section 5): 7 x 7 in 2-D, 5 x 5 x 3 in 3-D (``eval.grid_points`` per dimension is
@@ -24,10 +24,12 @@ MPC_PLAN_HORIZON = {"hopper_2d": 40, "walker_2d": 100, "ant_2d": 20, "ant_3d": 2
 
 # MPC oracle perturbation knots (every this many steps, linear between; 1: per-step noise). One-start
 # probes (docs/results.md): Hopper (2, 1.2) 1689 per-step, 1721 with knots every 5 steps (40 ms);
-# Walker (2, 1.8) 1404 with knots every 10 (80 ms), against 1162 per-step in the corner table; Ant2D
-# (3, 3) / (-3, 3) 798 / 548 per-step, 791 / 785 with knots every 4 (0.2 s). Ant3D, the cheetahs and
-# the humanoid were not probed and keep per-step noise.
-MPC_KNOT_EVERY = {"hopper_2d": 5, "walker_2d": 10, "ant_2d": 4, "ant_3d": 1, "half_cheetah_2d": 1,
+# Walker (2, 1.8) 1404 with knots every 10 (80 ms), against 1162 per-step in the corner table (the
+# corner tables with knots: Walker +99..+237 at every corner, Hopper -21..+96). Ant2D keeps per-step
+# noise: its corner table with knots every 4 steps (0.2 s) scored 667 / 700 / 669 / 779 against 704 /
+# 758 / 766 / 759 per-step (mjx, 4 starts; one-start positional probes had favoured knots). Ant3D, the
+# cheetahs and the humanoid were not probed and keep per-step noise.
+MPC_KNOT_EVERY = {"hopper_2d": 5, "walker_2d": 10, "ant_2d": 1, "ant_3d": 1, "half_cheetah_2d": 1,
                   "half_cheetah_linear": 1, "humanoid_3d": 1}
 
 
