@@ -26,9 +26,9 @@ MPC_PLAN_HORIZON = {"hopper_2d": 40, "walker_2d": 100, "ant_2d": 20, "ant_3d": 2
 # probes (docs/results.md): Hopper (2, 1.2) 1689 per-step, 1721 with knots every 5 steps (40 ms);
 # Walker (2, 1.8) 1404 with knots every 10 (80 ms), against 1162 per-step in the corner table (the
 # corner tables with knots: Walker +99..+237 at every corner, Hopper -21..+96). Ant2D keeps per-step
-# noise: its corner table with knots every 4 steps (0.2 s) scored 667 / 700 / 669 / 779 against 704 /
-# 758 / 766 / 759 per-step (mjx, 4 starts; one-start positional probes had favoured knots). Ant3D, the
-# cheetahs and the humanoid were not probed and keep per-step noise.
+# noise: its corner table with knots every 4 steps (0.2 s) scored 667 / 700 / 669 / 779 against
+# 759 / 760 / 764 / 590 per-step (two per-step draws: corners' means 718 and 747; knots 704), no
+# clear difference. Ant3D, the cheetahs and the humanoid were not probed and keep per-step noise.
 MPC_KNOT_EVERY = {"hopper_2d": 5, "walker_2d": 10, "ant_2d": 1, "ant_3d": 1, "half_cheetah_2d": 1,
                   "half_cheetah_linear": 1, "humanoid_3d": 1}
 
