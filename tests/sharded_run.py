@@ -6,7 +6,8 @@ XLA_FLAGS=--xla_force_host_platform_device_count=4; prints a JSON report of rela
   tasks:     two TRPO updates of the 4 tasks' policies on one fixed model, split over devices,
              beside tasks_float_noise: the single-device updates after a 1e-7 relative nudge of
              the model's parameters (how far float32 rounding alone moves them);
-  adapt:     one SLBO round (fit, then the 4 tasks' TRPO updates, split over devices);
+  adapt:     one SLBO round (fit, then the 4 tasks' TRPO updates, split over devices), beside
+             adapt_float_noise, the same nudge's effect on the single-device round;
   iteration: a whole outer iteration through the runner.
 Parameters are float32, so reduction-order rounding (1e-7) is the floor; TRPO's line search and
 the chaotic model rollouts amplify it through an iteration.
@@ -55,11 +56,13 @@ def pieces(devices: int):
       m, a, psi, keys, 2)[0].policy)
   adapt = jax.jit(lambda s, a: loop.learner.slbo_rounds(s.model, a, s.psi, s.buffer, jax.random.key(3), 1))
   model, adapted, _ = adapt(state, agents)
-  # float noise floor: the same TRPO updates with the model's parameters scaled by (1 + 1e-7)
+  # float noise floors: the same TRPO updates / SLBO round with the model's parameters scaled by (1 + 1e-7)
   nudged = state.model.replace(params=jax.tree.map(lambda p: p * (1 + 1e-7), state.model.params))
   noise = rel_diff(tasks(state.model, agents, state.psi), tasks(nudged, agents, state.psi))
+  nudged_model, nudged_adapted, _ = adapt(state.replace(model=nudged), agents)
+  adapt_noise = rel_diff((model, adapted.policy), (nudged_model, nudged_adapted.policy))
   return (fit(state), tasks(state.model, agents, state.psi), (model, adapted.policy), adapted.policy,
-          noise)
+          noise, adapt_noise)
 
 
 def main():
@@ -77,6 +80,7 @@ def main():
       "tasks_rel_diff": rel_diff(one[1], four[1]),
       "tasks_float_noise": one[4],
       "adapt_rel_diff": rel_diff(one[2], four[2]),
+      "adapt_float_noise": one[5],
       "iteration_state_rel_diff": rel_diff(unkey(run1.state), unkey(run4.state)),
       "iteration_metric_rel_diff": {k: rel_diff(run1.history[0][k], run4.history[0][k])
                                     for k in ("return_hat", "return_star", "model_loss", "task_gradient")},

@@ -141,7 +141,9 @@ def test_sharded_run_equals_single_device_run():
   assert report["fit_rel_diff"] < 1e-5, report
   # per-task TRPO split over devices: within 10x of what a 1e-7 nudge of the model does on one device
   assert report["tasks_rel_diff"] < 10 * report["tasks_float_noise"] + 1e-6, report
-  assert report["adapt_rel_diff"] < 1e-2, report
+  # one SLBO round (fit, model rollouts, TRPO) amplifies rounding chaotically, by an amount that depends
+  # on the CPU (1e-2 passed on an AMD EPYC, 2.1e-2 measured on an Intel Xeon): judged against its own floor
+  assert report["adapt_rel_diff"] < 10 * report["adapt_float_noise"] + 1e-6, report
   # a whole outer iteration: the rounding amplified through model rollouts and TRPO stays small
   assert report["iteration_state_rel_diff"] < 5e-2, report
   metric = report["iteration_metric_rel_diff"]
