@@ -106,24 +106,26 @@ class DynamicsModel:
     norms = Normalisers(state.norms.obs.update(obs, mask), state.norms.delta.update(delta, mask))
     return state.replace(norms=norms)
 
-  def loss(self, params, norms: Normalisers, window: Transition) -> jax.Array:
-    """Mean over windows [B, H] of the L2 norm of the normalised prediction error, rolled H steps.
+  def loss(self, params, norms: Normalisers, window: Transition, mask: jax.Array) -> jax.Array:
+    """Mean over the unmasked steps of windows [B, H] of the L2 norm of the normalised prediction
+    error, rolled H steps; mask [B, H] (``replay.sample_windows``) is 0 after a termination.
 
     H = 1 is SLBO's one-step loss; H > 1 feeds the model its own predictions (a multi-step loss
-    computed per trajectory). Steps after a termination are masked out.
+    computed per trajectory).
     """
 
-    def one_window(w: Transition) -> jax.Array:
+    def one_window(w: Transition, m: jax.Array) -> jax.Array:
       def step(obs, t):
         pred = self.predict(params, norms, obs, w.action[t])
-        err = ((pred - obs) - (w.next_obs[t] - w.obs[t])) / norms.delta.std
+        target = jnp.where(m[t] > 0, w.next_obs[t] - w.obs[t], pred - obs)  # masked: no error, no NaN
+        err = ((pred - obs) - target) / norms.delta.std
         return pred, jnp.sqrt(jnp.sum(err**2) + 1e-12)
 
       _, errs = jax.lax.scan(step, w.obs[0], jnp.arange(w.c.shape[0]))
-      mask = alive_mask(w.done)
-      return jnp.sum(errs * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+      return errs
 
-    return jnp.mean(jax.vmap(one_window)(window))
+    errs = jax.vmap(one_window)(window, mask)
+    return jnp.sum(errs * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
   def fit(self, state: ModelState, buffer: replay.TrajectoryBuffer, key: jax.Array, n_steps: int):
     """``n_steps`` Adam steps on windows sampled from the buffer -> (state, mean loss)."""
@@ -133,7 +135,7 @@ class DynamicsModel:
       window = replay.sample_windows(buffer, k, self.batch_size, self.loss_horizon)
       if self.batch_sharding is not None:  # each device takes a slice; the gradient mean all-reduces
         window = jax.lax.with_sharding_constraint(window, self.batch_sharding)
-      loss, grads = jax.value_and_grad(self.loss)(params, state.norms, window)
+      loss, grads = jax.value_and_grad(self.loss)(params, state.norms, *window)
       updates, opt_state = self.optimizer.update(grads, opt_state, params)
       return (optax.apply_updates(params, updates), opt_state), loss
 

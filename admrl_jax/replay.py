@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from admrl_jax.types import Transition
+from admrl_jax.types import Transition, alive_mask
 
 
 @struct.dataclass
@@ -40,11 +40,20 @@ def add(buffer: TrajectoryBuffer, batch: Transition) -> TrajectoryBuffer:
                           (buffer.ptr + n) % buffer.capacity)
 
 
-def sample_windows(buffer: TrajectoryBuffer, key: jax.Array, batch_size: int, length: int) -> Transition:
-  """Windows of ``length`` consecutive steps from filled trajectories: leaves [batch_size, length, ...]."""
+def sample_windows(buffer: TrajectoryBuffer, key: jax.Array, batch_size: int, length: int):
+  """Windows of ``length`` consecutive steps from filled trajectories -> (window, mask).
+
+  window: Transition leaves [batch_size, length, ...]; mask [batch_size, length]: 1 on steps up to
+  and including their episode's termination, 0 after it. Every window starts on such a step (a
+  step after a termination repeats the frozen terminal observation, and a model that learned from
+  it would learn that nothing moves near a fall); it may run past the termination, masked there.
+  """
   horizon = buffer.data.c.shape[1]
   k_traj, k_start = jax.random.split(key)
   traj = jax.random.randint(k_traj, (batch_size,), 0, jnp.maximum(buffer.size, 1))
-  start = jax.random.randint(k_start, (batch_size,), 0, horizon - length + 1)
+  alive = alive_mask(buffer.data.done)                                   # [capacity, T]
+  n_starts = jnp.minimum(jnp.sum(alive[traj], axis=-1), horizon - length + 1)
+  start = jax.random.randint(k_start, (batch_size,), 0, jnp.maximum(n_starts, 1).astype(jnp.int32))
   steps = start[:, None] + jnp.arange(length)[None, :]
-  return jax.tree.map(lambda d: d[traj[:, None], steps], buffer.data)
+  window = jax.tree.map(lambda d: d[traj[:, None], steps], buffer.data)
+  return window, alive[traj[:, None], steps]

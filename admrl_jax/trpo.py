@@ -118,7 +118,8 @@ class TRPO:
 
     def surrogate(flat):
       mean, log_std = self.policy_net.apply(unravel(flat), traj.obs)
-      ratio = jnp.exp(gaussian_log_prob(mean, log_std, traj.action) - logp_old)
+      log_ratio = jnp.where(mask > 0, gaussian_log_prob(mean, log_std, traj.action) - logp_old, 0.0)
+      ratio = jnp.exp(log_ratio)   # masked steps' actions never enter (exp of garbage could be inf)
       return jnp.sum(mask * ratio * adv_n) / n_valid + self.entropy_coef * gaussian_entropy(log_std)
 
     def mean_kl(flat):
