@@ -51,7 +51,6 @@ class OuterLoop:
   slbo_stages: int = 2
   stage_rounds: int = 5
   real_episodes: int = 10          # real episodes per task per collection
-  gradient_rollouts: int = 64      # virtual episodes of theta_hat feeding H and J
   ascent_step: float = 0.25        # step length in unit coordinates w in [-1, 1]^k
   gauss_std: float = 1.0
   first_task_unit: float = 0.3     # the reference's first task, w = 0.3
@@ -161,13 +160,14 @@ class OuterLoop:
 
     next_psi = psi
     if self.method == "admrl":
-      grad_keys = jax.random.split(k_grad, K)
-      model_traj = jax.vmap(lambda a, k: dataclasses.replace(
-          learner, model_rollouts=self.gradient_rollouts).virtual_batch(model_hat, a, k))(hat, grad_keys)
-      grad, info = jax.vmap(self.estimator)(hat, psi, model_traj, real_hat, real_star)
+      grad, info = jax.vmap(self.estimator, in_axes=(0, 0, None, 0, 0, 0, 0))(
+          hat, psi, model_hat, jax.random.split(k_grad, K), real_hat, real_star, agents)
       next_psi = self.ascend(psi, grad)
       metrics.update(task_gradient=grad, cg_residual=info.cg_residual,
-                     inner_stationarity=info.inner_stationarity)
+                     inner_stationarity=info.inner_stationarity,
+                     inner_stationarity_rel=info.inner_stationarity_rel, hessian_norm=info.hessian_norm,
+                     envelope_star=info.envelope_star, envelope_hat=info.envelope_hat,
+                     implicit_term=info.implicit_term)
 
     state = state.replace(psi=self._split_tasks(next_psi), key=key, iteration=state.iteration + 1)
     return state, metrics

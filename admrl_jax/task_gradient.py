@@ -4,7 +4,8 @@
 
 with H = d2 Vhat / dtheta2 and J = d2 Vhat / dtheta dpsi on the learned model at theta_hat, and
 p = grad_theta V on the real system at theta_hat. H is never materialised: its products are a
-JVP of the surrogate's gradient plus the REINFORCE score outer-product term.
+JVP of the gradient of the model's return through the reparameterised rollout (pathwise), or of
+a score-function surrogate (``score_function_hvp``).
 
 The solve uses one right-hand side whatever the task dimension k ("adjoint" form: y = H^{-1} p,
 then J^T y), which equals the reference's per-column solves p^T H^{-1} J_j because every
@@ -21,22 +22,31 @@ import jax.numpy as jnp
 from flax import struct
 from jax.flatten_util import ravel_pytree
 
+from admrl_jax.dynamics import DynamicsModel, ModelState
 from admrl_jax.linear_solve import CGResult, conjugate_gradient
+from admrl_jax.rollout import model_rollouts
+from admrl_jax.tasks import TaskFamily
 from admrl_jax.trpo import TRPO, AgentState
 from admrl_jax.types import Transition, alive_mask
 
 SOLVERS = ("normal", "direct")
 RHS_FORMS = ("adjoint", "columns")
+DAMPING_SCALES = ("relative", "absolute")
+HESSIANS = ("pathwise", "exact", "lvc")
+ADVANTAGES = ("return", "gae")
 
 
 @dataclasses.dataclass(frozen=True)
 class SolverConfig:
   """How H^{-1} is applied.
 
-  method: "normal" solves the reference's damped normal equations (H^2 / n + damping I) x =
-    H b / n (well posed for indefinite H); "direct" solves (-H + damping I) x = -b (H is
-    negative definite at a strict maximum).
+  method: "normal" solves the reference's damped normal equations (H^2 / n + d I) x = H b / n
+    (well posed for indefinite H); "direct" solves (-H + d I) x = -b (H is negative definite at a
+    strict maximum).
   rhs: "adjoint" (one solve on p) or "columns" (k solves on the columns of J, vmapped).
+  damping_scale: "absolute" takes d = damping (the reference's 0.1, set for its surrogate's scale, a
+    mean over transitions); "relative" takes d = damping * ||H||^2 / n ("normal") or damping * ||H||
+    ("direct"), ||H|| from ``power_iters`` power iterations, so d means the same at any scale of H.
   """
 
   method: str = "normal"
@@ -44,32 +54,55 @@ class SolverConfig:
   damping: float = 0.1
   iters: int = 200
   tol: float = 1e-6
+  damping_scale: str = "absolute"
+  power_iters: int = 20
 
   def __post_init__(self):
-    if self.method not in SOLVERS:
-      raise ValueError(f"task_gradient.solver: unknown value {self.method!r}; allowed: {list(SOLVERS)}")
-    if self.rhs not in RHS_FORMS:
-      raise ValueError(f"task_gradient.rhs: unknown value {self.rhs!r}; allowed: {list(RHS_FORMS)}")
+    for field, value, allowed in (("solver", self.method, SOLVERS), ("rhs", self.rhs, RHS_FORMS),
+                                  ("damping_scale", self.damping_scale, DAMPING_SCALES)):
+      if value not in allowed:
+        raise ValueError(f"task_gradient.{field}: unknown value {value!r}; allowed: {list(allowed)}")
 
 
 @struct.dataclass
 class GradientInfo:
-  """Diagnostics of one task gradient (all scalars, except the three terms [k])."""
+  """Diagnostics of one task gradient (scalars, except the three terms [k]).
+
+  inner_stationarity: ||grad_theta Vhat|| at theta_hat; inner_stationarity_rel: that over its value
+  at the fresh policy the adaptation started from (NaN when not given); hessian_norm: ||H|| by power
+  iteration; damping: the absolute damping the solve used.
+  """
 
   cg_residual: jax.Array
   inner_stationarity: jax.Array
+  inner_stationarity_rel: jax.Array
+  hessian_norm: jax.Array
+  damping: jax.Array
   envelope_star: jax.Array
   envelope_hat: jax.Array
   implicit_term: jax.Array
 
 
-def apply_inverse_hessian(hvp: Callable, b: jax.Array, n: int, cfg: SolverConfig):
+def hessian_norm(hvp: Callable, n: int, iters: int, dtype) -> jax.Array:
+  """||H|| (largest |eigenvalue| of the symmetric H) by power iteration from a fixed start [n]."""
+  v0 = jnp.cos(jnp.arange(n, dtype=dtype) * 1.618) + 1.0
+  v0 = v0 / jnp.linalg.norm(v0)
+
+  def body(_, v):
+    hv = hvp(v)
+    return hv / jnp.maximum(jnp.linalg.norm(hv), 1e-30)
+
+  v = jax.lax.fori_loop(0, iters, body, v0)
+  return jnp.linalg.norm(hvp(v))
+
+
+def apply_inverse_hessian(hvp: Callable, b: jax.Array, n: int, cfg: SolverConfig, damping):
   """An approximation of H^{-1} b for b [n] (or [n, k], solved column by column at once)."""
   if cfg.method == "normal":
-    matvec = lambda v: hvp(hvp(v)) / n + cfg.damping * v
+    matvec = lambda v: hvp(hvp(v)) / n + damping * v
     rhs = lambda col: hvp(col) / n
   else:
-    matvec = lambda v: -hvp(v) + cfg.damping * v
+    matvec = lambda v: -hvp(v) + damping * v
     rhs = lambda col: -col
 
   def solve(col):
@@ -82,39 +115,105 @@ def apply_inverse_hessian(hvp: Callable, b: jax.Array, n: int, cfg: SolverConfig
 
 
 def implicit_task_gradient(hvp: Callable, jac: jax.Array, p: jax.Array, envelope_star: jax.Array,
-                           envelope_hat: jax.Array, cfg: SolverConfig, inner_stationarity=jnp.nan):
+                           envelope_hat: jax.Array, cfg: SolverConfig, inner_stationarity=jnp.nan,
+                           inner_stationarity_rel=jnp.nan):
   """Combine the pieces: hvp v [n] -> H v [n]; jac J [n, k]; p [n]; envelope terms [k].
 
   Returns (grad_psi L [k], GradientInfo).
   """
   n = p.shape[0]
+  if cfg.damping_scale == "relative" or cfg.power_iters:
+    h_norm = hessian_norm(hvp, n, cfg.power_iters, p.dtype)
+  else:
+    h_norm = jnp.asarray(jnp.nan, p.dtype)
+  if cfg.damping_scale == "relative":
+    damping = cfg.damping * (h_norm**2 / n if cfg.method == "normal" else h_norm)
+    damping = jnp.maximum(damping, jnp.finfo(p.dtype).tiny)
+  else:
+    damping = jnp.asarray(cfg.damping, p.dtype)
   if cfg.rhs == "adjoint":
-    y, residual = apply_inverse_hessian(hvp, p, n, cfg)
+    y, residual = apply_inverse_hessian(hvp, p, n, cfg, damping)
     implicit = jac.T @ y
   else:
-    x, residual = apply_inverse_hessian(hvp, jac, n, cfg)
+    x, residual = apply_inverse_hessian(hvp, jac, n, cfg, damping)
     implicit = x.T @ p
   grad = envelope_star - envelope_hat + implicit
-  info = GradientInfo(residual, jnp.asarray(inner_stationarity, p.dtype), envelope_star, envelope_hat, implicit)
+  as_p = lambda x: jnp.asarray(x, p.dtype)
+  info = GradientInfo(residual, as_p(inner_stationarity), as_p(inner_stationarity_rel), h_norm, damping,
+                      envelope_star, envelope_hat, implicit)
   return grad, info
+
+
+def score_function_hvp(flat: jax.Array, logp: Callable, w: jax.Array, horizon: int, exact: bool):
+  """v -> H v from score functions, w [N * T] the per-step weights gamma^t A_t / N, logp flat -> [N * T].
+
+  exact=False: the reference's per-step form ("LVC", Rothfuss et al. 2019)
+      H v = sum_i w_i [(g_i . v) g_i + (Hess log pi_i) v]       (same-step outer products only);
+  exact=True: the whole second derivative of the expected return (as DiCE's, Foerster et al. 2018),
+      H v = sum_i w_i (Hess log pi_i) v + sum_{i,j in one episode} g_i (g_j . v) w_{max(i, j)},
+  unbiased with a state-value baseline in A (its terms cancel in expectation: E[b(s)(Hess log pi +
+  g g^T) | s] = 0, and E[g_j b(s_j) | s_j, earlier steps] = 0). The double sum costs one extra scan:
+  c_i = w_i sum_{j <= i} u_j + sum_{j > i} u_j w_j with u = g . v.
+  Both derivatives are linearised once at ``flat``, so CG's products reuse the forward passes.
+  """
+  grad_s = lambda th: jax.vjp(logp, th)[1](w)[0]
+  _, second = jax.linearize(grad_s, flat)
+  _, score_dot = jax.linearize(logp, flat)
+  _, logp_vjp = jax.vjp(logp, flat)
+
+  def hvp(v):
+    u = score_dot(v)
+    if exact:
+      u2, w2 = u.reshape(-1, horizon), w.reshape(-1, horizon)
+      later = jnp.flip(jnp.cumsum(jnp.flip(u2 * w2, -1), -1), -1) - u2 * w2   # sum_{j > i} u_j w_j
+      coef = (w2 * jnp.cumsum(u2, -1) + later).reshape(-1)
+    else:
+      coef = w * u
+    return second(v) + logp_vjp(coef)[0]
+
+  return hvp
 
 
 @dataclasses.dataclass(frozen=True)
 class TaskGradientEstimator:
-  """REINFORCE estimators of H, J, p and the envelope terms from stored trajectories."""
+  """Estimators of H, J, p and the envelope terms for one task (SPEC section 2).
+
+  H (``hessian``): "pathwise" differentiates the model's return through its reparameterised rollout
+  (actions = mean + std * fixed noise; ``jax.jvp`` over ``jax.grad``), "exact" and "lvc" are
+  score-function forms (``score_function_hvp``). J is always a score-function estimate (the tracking
+  reward's |f - psi| makes the pathwise psi-derivative of the theta-gradient zero almost everywhere).
+  Advantages (``advantage``): "return" is the full discounted return-to-go minus the fixed value
+  baseline (GAE lambda = 1, the horizon's end treated as the end: the finite-horizon objective the
+  envelope terms differentiate), unbiased for J; "gae" is the reference's GAE(gamma, lambda) with a
+  bootstrap at the horizon, whose psi-derivative is truncated to about 1 / (1 - gamma lambda) steps.
+  """
 
   agent: TRPO
-  reward: Callable
+  family: TaskFamily
+  model: DynamicsModel
+  rollouts: int = 64                 # virtual episodes of theta_hat on the model feeding H and J
   solver: SolverConfig = SolverConfig()
+  hessian: str = "pathwise"
+  advantage: str = "return"
+
+  def __post_init__(self):
+    for field, value, allowed in (("hessian", self.hessian, HESSIANS), ("advantage", self.advantage, ADVANTAGES)):
+      if value not in allowed:
+        raise ValueError(f"task_gradient.{field}: unknown value {value!r}; allowed: {list(allowed)}")
 
   def weights(self, value_params, traj: Transition, psi: jax.Array) -> jax.Array:
     """w_i = gamma^t mask_t A_t(psi) / N for every step of traj (leaves [N, T, ...]): [N * T].
 
-    A is GAE of the rewards recomputed from (c, f) at psi, differentiable in psi, with the
+    A is computed from the rewards recomputed from (c, f) at psi, differentiable in psi, with the
     value net held fixed; advantages are not normalised.
     """
-    rewards = self.reward(traj.c, traj.f, psi)
-    adv, _ = self.agent.advantages(jax.lax.stop_gradient(value_params), traj, rewards)
+    rewards = self.family.reward(traj.c, traj.f, psi)
+    value_params = jax.lax.stop_gradient(value_params)
+    if self.advantage == "gae":
+      adv, _ = self.agent.advantages(value_params, traj, rewards)
+    else:
+      ends = traj.replace(done=traj.done.at[..., -1].set(1.0))   # no bootstrap past the horizon
+      adv, _ = dataclasses.replace(self.agent, lam=1.0).advantages(value_params, ends, rewards)
     discount = self.agent.gamma ** jnp.arange(traj.c.shape[-1])
     return (discount * alive_mask(traj.done) * adv).reshape(-1) / traj.c.shape[0]
 
@@ -126,46 +225,67 @@ class TaskGradientEstimator:
     """d/dpsi of the mean discounted return at a fixed policy (psi only enters the reward): [k]."""
     discount = self.agent.gamma ** jnp.arange(traj.c.shape[-1])
     mask = alive_mask(traj.done)
-    value = lambda q: jnp.mean(jnp.sum(discount * mask * self.reward(traj.c, traj.f, q), axis=-1))
+    value = lambda q: jnp.mean(jnp.sum(discount * mask * self.family.reward(traj.c, traj.f, q), axis=-1))
     return jax.grad(value)(psi)
 
-  def hvp_fn(self, flat: jax.Array, logp: Callable, w: jax.Array):
-    """v -> REINFORCE H v = sum_i w_i [(g_i . v) g_i + (Hess log pi_i) v].
+  def model_batch(self, model_state: ModelState, policy, key: jax.Array) -> Transition:
+    """The virtual episodes of ``policy`` on the model that feed H and J: leaves [rollouts, T, ...]."""
+    return model_rollouts(self.model, model_state, self.family.env, self.agent.act_fn(policy), key, self.rollouts)
 
-    Both derivatives are linearised once at ``flat`` (``jax.linearize``), so the CG loop's
-    products reuse the forward passes instead of recomputing them at every call.
-    """
-    grad_s = lambda th: jax.vjp(logp, th)[1](w)[0]
-    _, second = jax.linearize(grad_s, flat)
-    _, score_dot = jax.linearize(logp, flat)
-    _, logp_vjp = jax.vjp(logp, flat)
+  def model_return(self, model_state: ModelState, unravel, psi: jax.Array, key: jax.Array):
+    """flat theta [n] -> the mean discounted return of the policy on the model, with the noise of
+    ``key`` fixed (reparameterised actions): the pathwise Vhat, differentiable in theta."""
 
-    def hvp(v):
-      return second(v) + logp_vjp(w * score_dot(v))[0]
+    def vhat(flat):
+      traj = self.model_batch(model_state, unravel(flat), key)
+      discount = self.agent.gamma ** jnp.arange(traj.c.shape[-1])
+      rewards = self.family.reward(traj.c, traj.f, psi)
+      return jnp.mean(jnp.sum(discount * alive_mask(traj.done) * rewards, axis=-1))
 
-    return hvp
+    return vhat
 
-  def __call__(self, hat: AgentState, psi: jax.Array, model_traj: Transition, real_hat: Transition,
-               real_star: Transition):
-    """The task gradient for one task psi [k].
+  def inner_gradient(self, agent_state: AgentState, psi: jax.Array, model_state: ModelState,
+                     key: jax.Array) -> jax.Array:
+    """grad_theta Vhat [n] at the agent's policy, by the same estimator family as H."""
+    flat, unravel = ravel_pytree(agent_state.policy)
+    if self.hessian == "pathwise":
+      return jax.grad(self.model_return(model_state, unravel, psi, key))(flat)
+    traj = self.model_batch(model_state, agent_state.policy, key)
+    return jax.vjp(self.log_probs(unravel, traj), flat)[1](self.weights(agent_state.value, traj, psi))[0]
 
-    hat: the adapted learner theta_hat (policy and value nets); model_traj: its episodes on the
-    model it was adapted on; real_hat / real_star: real episodes of theta_hat / theta*.
-    Returns (grad_psi L [k], GradientInfo).
-    """
+  def terms(self, hat: AgentState, psi: jax.Array, model_state: ModelState, key: jax.Array,
+            real_hat: Transition):
+    """(J [n, k], v -> H v, p [n], grad_theta Vhat [n]) at theta_hat for task psi [k]."""
     flat, unravel = ravel_pytree(hat.policy)
+    model_traj = self.model_batch(model_state, hat.policy, key)
     logp_model = self.log_probs(unravel, model_traj)
     w_model = self.weights(hat.value, model_traj, psi)
     _, model_vjp = jax.vjp(logp_model, flat)
-    inner_grad = model_vjp(w_model)[0]
     dw_dpsi = jax.jacfwd(lambda q: self.weights(hat.value, model_traj, q))(psi)  # [N*T, k]
     jac = jax.vmap(lambda col: model_vjp(col)[0], in_axes=1, out_axes=1)(dw_dpsi)  # [n, k]
+    if self.hessian == "pathwise":
+      inner_grad, hvp = jax.linearize(jax.grad(self.model_return(model_state, unravel, psi, key)), flat)
+    else:
+      inner_grad = model_vjp(w_model)[0]
+      hvp = score_function_hvp(flat, logp_model, w_model, model_traj.c.shape[-1], self.hessian == "exact")
+    p = jax.vjp(self.log_probs(unravel, real_hat), flat)[1](self.weights(hat.value, real_hat, psi))[0]
+    return jac, hvp, p, inner_grad
 
-    logp_real = self.log_probs(unravel, real_hat)
-    p = jax.vjp(logp_real, flat)[1](self.weights(hat.value, real_hat, psi))[0]
+  def __call__(self, hat: AgentState, psi: jax.Array, model_state: ModelState, key: jax.Array,
+               real_hat: Transition, real_star: Transition, init: AgentState | None = None):
+    """The task gradient for one task psi [k].
 
+    hat: the adapted learner theta_hat (policy and value nets); model_state: the model it was adapted
+    on; key: the virtual rollouts' noise; real_hat / real_star: real episodes of theta_hat / theta*;
+    init: the fresh learner the adaptation started from (for the relative stationarity).
+    Returns (grad_psi L [k], GradientInfo).
+    """
+    jac, hvp, p, inner_grad = self.terms(hat, psi, model_state, key, real_hat)
+    stationarity = jnp.linalg.norm(inner_grad)
+    relative = jnp.nan if init is None else stationarity / jnp.maximum(
+        jnp.linalg.norm(self.inner_gradient(init, psi, model_state, key)), 1e-30)
     return implicit_task_gradient(
-        self.hvp_fn(flat, logp_model, w_model), jac, p,
+        hvp, jac, p,
         envelope_star=self.discounted_value_grad(real_star, psi),
         envelope_hat=self.discounted_value_grad(real_hat, psi),
-        cfg=self.solver, inner_stationarity=jnp.linalg.norm(inner_grad))
+        cfg=self.solver, inner_stationarity=stationarity, inner_stationarity_rel=relative)
