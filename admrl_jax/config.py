@@ -9,7 +9,8 @@ from admrl_jax.envs import FAMILIES, make_family
 from admrl_jax.evaluation import Evaluator
 from admrl_jax.logger import WANDB_MODES
 from admrl_jax.minimax import METHODS, OuterLoop
-from admrl_jax.task_gradient import RHS_FORMS, SOLVERS, SolverConfig, TaskGradientEstimator
+from admrl_jax.task_gradient import (ADVANTAGES, DAMPING_SCALES, HESSIANS, RHS_FORMS, SOLVERS, SolverConfig,
+                                     TaskGradientEstimator)
 from admrl_jax.trpo import TRPO
 
 _POSITIVE_INTS = [
@@ -19,7 +20,7 @@ _POSITIVE_INTS = [
     "trpo.model_rollouts", "trpo.cg_iters", "trpo.value_epochs", "trpo.value_minibatches",
     "task_gradient.cg_iters", "eval.grid_points", "eval.adapt_updates", "eval.episodes",
     "eval.few_shot_rounds", "eval.oracle_iters", "eval.oracle_episodes", "eval.random_tasks",
-    "eval.mpc_plan_horizon", "eval.mpc_knot_every", "devices", "checkpoint.every",
+    "eval.mpc_plan_horizon", "eval.mpc_knot_every", "eval.adapt_seeds", "devices", "checkpoint.every",
 ]
 _NON_NEGATIVE_INTS = {"checkpoint.keep": "no limit", "checkpoint.keep_period": "none", "eval.mpc_samples": "off"}
 _UNIT_INTERVAL = ["trpo.gamma", "trpo.lam", "eval.oracle_gamma", "eval.oracle_lam"]
@@ -42,7 +43,10 @@ def validate(config) -> None:
   """Raise ConfigError naming the first bad field and its allowed values; otherwise return."""
   choices = {"family": sorted(FAMILIES), "method": list(METHODS),
              "task_gradient.solver": list(SOLVERS), "task_gradient.rhs": list(RHS_FORMS),
-             "logging.wandb": list(WANDB_MODES), "eval.oracle": ["trajectory", "policy"]}
+             "task_gradient.hessian": list(HESSIANS), "task_gradient.advantage": list(ADVANTAGES),
+             "task_gradient.damping_scale": list(DAMPING_SCALES),
+             "logging.wandb": list(WANDB_MODES), "eval.oracle": ["trajectory", "policy"],
+             "eval.floor": ["auto", "on", "off"], "eval.model_planner": ["auto", "on", "off"]}
   for field, allowed in choices.items():
     if _get(config, field) not in allowed:
       raise ConfigError(f"{field}: unknown value {_get(config, field)!r}; allowed: {allowed}")
@@ -102,11 +106,14 @@ def build(config, mesh=None) -> tuple[OuterLoop, Evaluator]:
                         batch_sharding=None if mesh is None else NamedSharding(mesh, PartitionSpec("tasks")))
   learner = Learner(family, agent, model, t.model_rollouts, t.updates_per_round, m.fit_steps)
   g = config.task_gradient
-  solver = SolverConfig(g.solver, g.rhs, g.damping, g.cg_iters)
+  solver = SolverConfig(method=g.solver, rhs=g.rhs, damping=g.damping, iters=g.cg_iters,
+                        damping_scale=g.damping_scale)
+  estimator = TaskGradientEstimator(agent=agent, family=family, model=model, rollouts=config.loop.gradient_rollouts,
+                                    solver=solver, hessian=g.hessian, advantage=g.advantage)
   lp = config.loop
-  loop = OuterLoop(learner, TaskGradientEstimator(agent, family.reward, solver), config.method,
-                   lp.num_tasks, lp.iterations, lp.warmup_rounds, lp.slbo_stages, lp.stage_rounds,
-                   lp.real_episodes, lp.gradient_rollouts, lp.ascent_step, lp.gauss_std,
+  loop = OuterLoop(learner, estimator, method=config.method, num_tasks=lp.num_tasks, iterations=lp.iterations,
+                   warmup_rounds=lp.warmup_rounds, slbo_stages=lp.slbo_stages, stage_rounds=lp.stage_rounds,
+                   real_episodes=lp.real_episodes, ascent_step=lp.ascent_step, gauss_std=lp.gauss_std,
                    initial_episodes=lp.initial_episodes, mesh=mesh)
   e = config.eval
   evaluator = Evaluator(learner, e.adapt_updates, e.episodes, e.few_shot_rounds)

@@ -1,7 +1,16 @@
-"""Evaluation: adapt from a final model for every test task (vectorised), real returns, gaps."""
+"""Evaluation: adapt from a final model for every test task (vectorised), real returns, gaps.
+
+The policy evaluator adapts a fresh policy per test task with several adaptation seeds (the return of
+a task is their mean, their spread is reported) and records its curve: the batch return of every TRPO
+update and the real return of the mean action at a few update counts. ``on_true_dynamics`` gives the
+same evaluator with the true dynamics in place of the model: the adaptation floor (SPEC section 5).
+``zero_shot`` and ``few_shot`` run it over a test set, ``task_batch`` (task, seed) items per call of
+one compiled function.
+"""
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +23,22 @@ from admrl_jax.oracle import evaluation_starts
 from admrl_jax.rollout import rollout
 from admrl_jax.trpo import AgentState
 
+CURVE_POINTS = 4   # real-return checkpoints along an adaptation (besides its start)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrueDynamicsLearner(Learner):
+  """A Learner whose "virtual" batch is real episodes: adaptation on the true dynamics, same budget."""
+
+  def virtual_batch(self, model_state, agent_state: AgentState, key: jax.Array):
+    return self.real_batch(agent_state, key, self.model_rollouts)
+
+
+def curve_points(n_updates: int, most: int = CURVE_POINTS) -> int:
+  """Real-return checkpoints along n_updates updates: the largest divisor of n_updates <= ``most``
+  (equal segments, so one compiled segment serves them all; a prime count gives just the end)."""
+  return max(p for p in range(1, min(most, n_updates) + 1) if n_updates % p == 0)
+
 
 @dataclasses.dataclass(frozen=True)
 class Evaluator:
@@ -24,6 +49,18 @@ class Evaluator:
   n_episodes: int = 8               # evaluation episodes per task (the oracle's start states)
   few_shot_rounds: int = 5          # SLBO rounds after the few-shot real batch
   task_batch: int = 16              # tasks adapted at once (bounds memory)
+
+  def on_true_dynamics(self) -> "Evaluator":
+    """This evaluator with adaptation on the true dynamics (the floor): same agent, updates, rollouts."""
+    learner = TrueDynamicsLearner(**{f.name: getattr(self.learner, f.name)
+                                     for f in dataclasses.fields(self.learner)})
+    return dataclasses.replace(self, learner=learner)
+
+  @property
+  def curve_updates(self) -> list[int]:
+    """Update counts at which ``zero_shot_curve`` measures the real return (0 first)."""
+    points = curve_points(self.adapt_updates)
+    return [i * self.adapt_updates // points for i in range(points + 1)]
 
   def policy_return(self, agent_state: AgentState, psi: jax.Array, eval_key: jax.Array,
                     action_key: jax.Array | None = None, repeats: int = 1) -> jax.Array:
@@ -42,28 +79,83 @@ class Evaluator:
 
     return jnp.mean(jax.vmap(one)(starts, keys))
 
-  def zero_shot_returns(self, model_state: ModelState, psis: jax.Array, key: jax.Array,
-                        eval_key: jax.Array) -> jax.Array:
-    """psis [G, k] -> real returns [G] of policies adapted on the model alone."""
+  def zero_shot_curve(self, model_state: ModelState, psi: jax.Array, key: jax.Array, eval_key: jax.Array):
+    """Zero-shot adaptation of a fresh policy for task psi [k], as ``Learner.zero_shot`` (its updates
+    one by one) -> (batch return per update [adapt_updates], real return at ``curve_updates`` [P+1]).
 
-    def one(args):
-      psi, k = args
-      agent_state = self.learner.zero_shot(model_state, psi, k, self.adapt_updates)
-      return self.policy_return(agent_state, psi, eval_key)
+    The last real return is the evaluation's; the batch return is the mean episode return of each
+    update's own batch (on the model; on the true system for the floor)."""
+    k_init, k_adapt = jax.random.split(key)
+    state = self.learner.agent.init(k_init)
+    points = curve_points(self.adapt_updates)
+    keys = jax.random.split(k_adapt, self.adapt_updates).reshape(points, -1)
+    one_update = lambda s, k: self.learner.adapt_on_model(model_state, s, psi, k, 1)
 
-    return jax.lax.map(one, (psis, jax.random.split(key, psis.shape[0])), batch_size=self.task_batch)
+    def segment(s, seg_keys):
+      s, metrics = jax.lax.scan(one_update, s, seg_keys)
+      return s, (metrics["episode_return"], self.policy_return(s, psi, eval_key))
 
-  def few_shot_returns(self, model_state: ModelState, buffer: replay.TrajectoryBuffer, psis: jax.Array,
-                       key: jax.Array, eval_key: jax.Array, real_episodes: int) -> jax.Array:
-    """psis [G, k] -> real returns [G] after ``real_episodes`` real episodes of each task."""
+    _, (batch, real) = jax.lax.scan(segment, state, keys)
+    return batch.reshape(-1), jnp.concatenate([self.policy_return(state, psi, eval_key)[None], real])
 
-    def one(args):
-      psi, k = args
+  def zero_shot_items(self, model_state: ModelState, psis: jax.Array, keys: jax.Array, eval_key: jax.Array):
+    """Items psis [B, k], adaptation keys [B] -> (batch-return curves [B, U], real curves [B, P+1]) of
+    ``zero_shot_curve``, vmapped (jit it once for B = ``task_batch``; ``map_items`` feeds it)."""
+    return jax.vmap(lambda p, k: self.zero_shot_curve(model_state, p, k, eval_key))(psis, keys)
+
+  def few_shot_items(self, model_state: ModelState, buffer: replay.TrajectoryBuffer, psis: jax.Array,
+                     keys: jax.Array, eval_key: jax.Array, real_episodes: int) -> jax.Array:
+    """Items psis [B, k], keys [B] -> real returns [B] after ``real_episodes`` real episodes of each task."""
+
+    def one(psi, k):
       agent_state = self.learner.few_shot(model_state, buffer, psi, k, self.adapt_updates,
                                           real_episodes, self.few_shot_rounds)
       return self.policy_return(agent_state, psi, eval_key)
 
-    return jax.lax.map(one, (psis, jax.random.split(key, psis.shape[0])), batch_size=self.task_batch)
+    return jax.vmap(one)(psis, keys)
+
+
+def seeded_items(psis: jax.Array, key: jax.Array, seeds: int):
+  """psis [G, k] -> (psis [S * G, k], keys [S * G]): every task once per adaptation seed, seed-major."""
+  g = psis.shape[0]
+  keys = jnp.stack([jax.random.split(jax.random.fold_in(key, s), g) for s in range(seeds)]).reshape(-1)
+  return jnp.tile(psis, (seeds, 1)), keys
+
+
+def map_items(fn, batch: int, psis: jax.Array, keys: jax.Array):
+  """fn(psis [batch, k], keys [batch]) -> pytree [batch, ...] over any number of items, ``batch`` at a
+  time from the host, the last chunk padded by repeating its last item: one compiled shape serves every
+  test set and grid size (a lax.map over a whole set compiles once per set size, and again for its
+  remainder)."""
+  n = psis.shape[0]
+  idx = np.minimum(np.arange(n + (-n % batch)), n - 1)
+  psis, keys = psis[idx], keys[idx]
+  outs = [fn(psis[i:i + batch], keys[i:i + batch]) for i in range(0, idx.size, batch)]
+  return jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs])[:n], *outs)
+
+
+@functools.lru_cache(maxsize=8)
+def _jitted_items(evaluator):
+  """Jitted zero-shot and few-shot evaluations of ``task_batch`` items, compiled once per evaluator."""
+  return jax.jit(evaluator.zero_shot_items), jax.jit(evaluator.few_shot_items, static_argnums=5)
+
+
+def zero_shot(evaluator, model_state, psis, key, eval_key, seeds: int):
+  """psis [G, k] -> (real returns [S, G], batch-return curves [S, G, U], real curves [S, G, P+1]) of
+  fresh policies adapted zero-shot, ``seeds`` adaptation seeds per task."""
+  items = _jitted_items(evaluator)[0]
+  batch, real = map_items(lambda p, k: items(model_state, p, k, eval_key), evaluator.task_batch,
+                          *seeded_items(psis, key, seeds))
+  batch, real = batch.reshape(seeds, psis.shape[0], -1), real.reshape(seeds, psis.shape[0], -1)
+  return real[..., -1], batch, real
+
+
+def few_shot(evaluator, model_state, buffer, psis, key, eval_key, seeds: int, real_episodes: int):
+  """psis [G, k] -> real returns [S, G] after ``real_episodes`` real episodes per task and seed."""
+  items = _jitted_items(evaluator)[1]
+  returns = map_items(lambda p, k: items(model_state, buffer, p, k, eval_key, real_episodes),
+                      evaluator.task_batch, *seeded_items(psis, key, seeds))
+  return returns.reshape(seeds, psis.shape[0])
 
 
 def best_known_return(returns_by_policy: dict, log=print) -> np.ndarray:

@@ -6,6 +6,11 @@ Each (task, start state) pair gets its own action sequence a = tanh(z), optimise
 through the true dynamics, all vectorised; the learning curve is returned so its flattening
 can be checked. The start states are the evaluation's (same key), so the policy evaluation and
 the oracle are averaged over the very same episodes.
+
+The same optimiser run through a learned model (``model_planner``), its plans executed on the true
+system, is the model's own evaluator: deterministic, and free of the policy adaptation's noise.
+``cached_oracle`` keeps every run-independent computation (V*, the MPC oracle, the adaptation floor)
+on disk, keyed by its budget.
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ import optax
 from admrl_jax.adapt import episode_returns
 from admrl_jax.rollout import rollout
 from admrl_jax.tasks import TaskFamily
+
+ORACLE_LR = 0.05   # Adam step size of the trajectory oracle (and of the model planner)
 
 
 def evaluation_starts(family: TaskFamily, key: jax.Array, n_episodes: int):
@@ -38,36 +45,36 @@ def zero_action_returns(family: TaskFamily, psis: jax.Array, eval_key: jax.Array
   return jax.vmap(lambda psi: jnp.mean(episode_returns(family, trajs, psi)))(psis)
 
 
-def open_loop_return(family: TaskFamily, state0, actions: jax.Array, psi: jax.Array) -> jax.Array:
+def open_loop_return(family: TaskFamily, state0, actions: jax.Array, psi: jax.Array, step=None) -> jax.Array:
   """Undiscounted return of an action sequence [H, da] from one env state, rewards after the first
-  termination masked (as in ``episode_returns``); also the MPC oracle's score of a plan."""
-  env = family.env
+  termination masked (as in ``episode_returns``); also the MPC oracle's score of a plan.
+
+  step: (state, action) -> (state, Transition); default the true ``env.step`` (a learned model's
+  step, ``rollout.model_step_fn``, plans through the model from an observation)."""
+  step = family.env.step if step is None else step
 
   def body(carry, a):
     state, alive = carry
-    state, tr = env.step(state, a)
+    state, tr = step(state, a)
     return (state, alive * (1.0 - tr.done)), alive * family.reward(tr.c, tr.f, psi)
 
   _, rewards = jax.lax.scan(body, (state0, jnp.ones(())), actions)
   return jnp.sum(rewards)
 
 
-def trajectory_optimisation_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array,
-                                   n_episodes: int, iters: int = 1500, lr: float = 0.05,
-                                   curve_every: int = 50):
-  """V*(psi) for psis [G, k] -> (v_star [G], curve [iters // curve_every, G]).
+def optimise_open_loop(score, starts, psis: jax.Array, horizon: int, action_dim: int, iters: int,
+                       lr: float = ORACLE_LR, curve_every: int = 50):
+  """Adam on one open-loop sequence a = tanh(z) per (task, start state), maximising
+  ``score(start, actions [H, da], psi)``; starts: a pytree with leading axis [S], psis [G, k].
 
-  Start states come from ``evaluation_starts(family, key, n_episodes)``.
+  Returns (z [G, S, H, da], curve [iters // curve_every, G]: the mean score over starts every
+  ``curve_every`` steps). z starts at 0 (the zero action) and the step size decays (cosine) to 1 %.
   """
-  env = family.env
-  starts = evaluation_starts(family, key, n_episodes)
-  z0 = jnp.zeros((psis.shape[0], n_episodes, env.horizon, env.action_dim))
+  n_starts = jax.tree.leaves(starts)[0].shape[0]
+  z0 = jnp.zeros((psis.shape[0], n_starts, horizon, action_dim))
   opt = optax.adam(optax.cosine_decay_schedule(lr, iters, alpha=0.01))  # decays to settle on the L1 kinks
 
-  def objective(z):
-    ret = jax.vmap(lambda zg, psi: jax.vmap(
-        lambda s0, zz: open_loop_return(family, s0, jnp.tanh(zz), psi))(starts, zg))(z, psis)
-    return ret  # [G, n_episodes]
+  objective = lambda z: _scores(score, starts, z, psis)
 
   def step(carry, _):
     z, opt_state = carry
@@ -80,10 +87,47 @@ def trajectory_optimisation_oracle(family: TaskFamily, psis: jax.Array, key: jax
     carry, rets = jax.lax.scan(step, carry, None, length=curve_every)
     return carry, rets[-1]
 
-  (z, _), curve = jax.jit(lambda c: jax.lax.scan(chunk, c, None, length=iters // curve_every))(
-      (z0, opt.init(z0)))
-  v_star = jnp.mean(jax.jit(objective)(z), axis=1)
-  return v_star, curve
+  (z, _), curve = jax.lax.scan(chunk, (z0, opt.init(z0)), None, length=iters // curve_every)
+  return z, curve
+
+
+def trajectory_optimisation_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array,
+                                   n_episodes: int, iters: int = 1500, lr: float = ORACLE_LR,
+                                   curve_every: int = 50):
+  """V*(psi) for psis [G, k] -> (v_star [G], curve [iters // curve_every, G]).
+
+  Start states come from ``evaluation_starts(family, key, n_episodes)``.
+  """
+  env = family.env
+  starts = evaluation_starts(family, key, n_episodes)
+  score = lambda s0, a, psi: open_loop_return(family, s0, a, psi)
+  z, curve = jax.jit(lambda p: optimise_open_loop(score, starts, p, env.horizon, env.action_dim, iters, lr,
+                                                  curve_every))(psis)
+  return jnp.mean(jax.jit(lambda z, p: _scores(score, starts, z, p))(z, psis), axis=1), curve
+
+
+def _scores(score, starts, z: jax.Array, psis: jax.Array) -> jax.Array:
+  """Scores [G, S] of the open-loop sequences tanh(z) [G, S, H, da] from the starts [S] for psis [G, k]."""
+  return jax.vmap(lambda zg, psi: jax.vmap(lambda s0, zz: score(s0, jnp.tanh(zz), psi))(starts, zg))(z, psis)
+
+
+def model_planner(family: TaskFamily, model_step, psis: jax.Array, key: jax.Array, n_episodes: int,
+                  iters: int = 1500, lr: float = ORACLE_LR, curve_every: int = 50):
+  """The deterministic model evaluator: the trajectory oracle's optimiser run through a model, its
+  plans executed open-loop on the true system from the same start states (as the oracle's).
+
+  model_step: (obs, action) -> (next obs, Transition), e.g. ``rollout.model_step_fn`` of a learned
+  model, or the true ``env.step`` where the observation is the state (PointMass). Traceable (jit it
+  with the model state as an argument). Returns (real return [G], the model's predicted return [G],
+  curve [iters // curve_every, G] of the predicted return): V* - real return is the model's gap.
+  """
+  env = family.env
+  starts = evaluation_starts(family, key, n_episodes)
+  obs0 = jax.vmap(env.observe)(starts)
+  score = lambda o0, a, psi: open_loop_return(family, o0, a, psi, step=model_step)
+  z, curve = optimise_open_loop(score, obs0, psis, env.horizon, env.action_dim, iters, lr, curve_every)
+  real = _scores(lambda s0, a, psi: open_loop_return(family, s0, a, psi), starts, z, psis)
+  return jnp.mean(real, axis=1), jnp.mean(_scores(score, obs0, z, psis), axis=1), curve
 
 
 def oracle_cache_path(family: TaskFamily, psis: jax.Array, key: jax.Array, budget: dict, cache_dir: str) -> str:

@@ -1,5 +1,7 @@
-"""Figures: the gap heat map over a 2-D task box with the adversary's task path on top."""
+"""Figures: the gap heat map over a 2-D task box (slices of a 3-D one) with the adversary's task path on top."""
 from __future__ import annotations
+
+import textwrap
 
 import matplotlib
 
@@ -9,10 +11,12 @@ import numpy as np  # noqa: E402
 
 
 def gap_heatmap(path: str, grid_psi: np.ndarray, gaps: np.ndarray, points_per_dim: int,
-                title: str, task_path: np.ndarray | None = None) -> None:
+                title: str, task_path: np.ndarray | None = None, vmin: float | None = None,
+                vmax: float | None = None) -> None:
   """Save a heat map of gaps [G] over a 2-D grid grid_psi [G, 2] (first dim varies slowest).
 
   task_path [N, K, 2]: tasks proposed at each outer iteration, drawn as lines with markers.
+  vmin, vmax: the colour scale (default: the gaps' range), shared by maps read side by side.
   """
   grid_psi, gaps = np.asarray(grid_psi), np.asarray(gaps)
   xs = np.unique(grid_psi[:, 0])
@@ -20,11 +24,12 @@ def gap_heatmap(path: str, grid_psi: np.ndarray, gaps: np.ndarray, points_per_di
   image = gaps.reshape(points_per_dim, points_per_dim).T  # rows: psi_1, columns: psi_0
   dx, dy = (xs[1] - xs[0]) / 2, (ys[1] - ys[0]) / 2
   fig, ax = plt.subplots(figsize=(5.5, 4.5))
-  im = ax.imshow(image, origin="lower", cmap="viridis_r",
+  im = ax.imshow(image, origin="lower", cmap="viridis_r", vmin=vmin, vmax=vmax,
                  extent=(xs[0] - dx, xs[-1] + dx, ys[0] - dy, ys[-1] + dy), aspect="auto")
   for i, x in enumerate(xs):
-    for j, y in enumerate(ys):
-      ax.text(x, y, f"{image[j, i]:.0f}", ha="center", va="center", fontsize=7, color="w")
+    for j, y in enumerate(ys):   # dark text on the light (small-gap) end of the colour map
+      ax.text(x, y, f"{image[j, i]:.0f}", ha="center", va="center", fontsize=7,
+              color="k" if im.norm(image[j, i]) < 0.5 else "w")
   if task_path is not None and len(task_path):
     path_arr = np.asarray(task_path)
     for k in range(path_arr.shape[1]):
@@ -34,10 +39,20 @@ def gap_heatmap(path: str, grid_psi: np.ndarray, gaps: np.ndarray, points_per_di
   fig.colorbar(im, ax=ax, label="sub-optimality gap")
   ax.set_xlabel("psi[0]")
   ax.set_ylabel("psi[1]")
-  ax.set_title(title, fontsize=9)
+  ax.set_title(textwrap.fill(title, 75), fontsize=8)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
+
+
+def gap_map(path: str, grid_psi: np.ndarray, gaps: np.ndarray, grid_points: int, grid_points_3d: tuple,
+            title: str, task_path: np.ndarray | None = None, vmin: float | None = None,
+            vmax: float | None = None) -> None:
+  """The gap heat map of a 2-D grid (``gap_heatmap``) or the slices of a 3-D one (``gap_heatmap_slices``)."""
+  if np.asarray(grid_psi).shape[1] == 2:
+    gap_heatmap(path, grid_psi, gaps, grid_points, title, task_path, vmin, vmax)
+  else:
+    gap_heatmap_slices(path, grid_psi, gaps, tuple(grid_points_3d), title, task_path, vmin, vmax)
 
 
 def gap_vs_samples(path: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> None:
@@ -57,14 +72,16 @@ def gap_vs_samples(path: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], 
 
 
 def gap_heatmap_slices(path: str, grid_psi: np.ndarray, gaps: np.ndarray, counts: tuple[int, int, int],
-                       title: str, task_path: np.ndarray | None = None) -> None:
+                       title: str, task_path: np.ndarray | None = None, vmin: float | None = None,
+                       vmax: float | None = None) -> None:
   """Heat maps of gaps [G] over a 3-D grid [G, 3] (counts per dimension, last fastest): one panel
   per value of psi[2], psi[0] across and psi[1] up; the task path [N, K, 3] is drawn on every panel."""
   grid_psi, gaps = np.asarray(grid_psi), np.asarray(gaps).reshape(counts)
   xs, ys, zs = (np.unique(grid_psi[:, d]) for d in range(3))
   dx, dy = (xs[1] - xs[0]) / 2, (ys[1] - ys[0]) / 2
   fig, axes = plt.subplots(1, counts[2], figsize=(4.2 * counts[2], 3.8), squeeze=False)
-  vmin, vmax = gaps.min(), gaps.max()
+  vmin = gaps.min() if vmin is None else vmin
+  vmax = gaps.max() if vmax is None else vmax
   for j, (ax, z) in enumerate(zip(axes[0], zs)):
     im = ax.imshow(gaps[:, :, j].T, origin="lower", cmap="viridis_r", vmin=vmin, vmax=vmax, aspect="auto",
                    extent=(xs[0] - dx, xs[-1] + dx, ys[0] - dy, ys[-1] + dy))
@@ -76,6 +93,6 @@ def gap_heatmap_slices(path: str, grid_psi: np.ndarray, gaps: np.ndarray, counts
     ax.set_xlabel("psi[0]")
     ax.set_ylabel("psi[1]")
   fig.colorbar(im, ax=axes[0].tolist(), label="sub-optimality gap")
-  fig.suptitle(title, fontsize=9)
+  fig.suptitle(textwrap.fill(title, 60 * counts[2]), fontsize=9)
   fig.savefig(path, dpi=110)
   plt.close(fig)

@@ -3,13 +3,12 @@
 ``train`` runs (or resumes) the outer loop of a config in a run directory: one compiled chunk of
 ``loop.iterations_per_chunk`` iterations called repeatedly, one metrics row per iteration
 (metrics.jsonl, metrics.csv, wandb), an orbax checkpoint every ``checkpoint.every`` iterations and
-on SIGINT/SIGTERM. ``evaluate_state`` adapts on a final model for every grid task and writes the
-gap tables and figures; ``train_and_evaluate`` is the main job.
+on SIGINT/SIGTERM. ``evaluate_state`` (``evaluation_protocol``) adapts on a final model for every
+grid task and writes the gap tables and figures; ``train_and_evaluate`` is the main job.
 """
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import signal
@@ -17,19 +16,17 @@ import threading
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from admrl_jax import plots
 from admrl_jax.checkpoint import Checkpointer
 from admrl_jax.config import build
-from admrl_jax.evaluation import best_known_return, gap_summary
+# The evaluation protocol lives in evaluation_protocol; its entry points stay importable from here.
+from admrl_jax.evaluation_protocol import (  # noqa: F401
+    evaluate, evaluate_state, floor_budget, gap_rows, mpc_budget, oracle_budget, oracle_learner, reference_rows,
+    write_eval_files)
 from admrl_jax.logger import RunLogger
 from admrl_jax.minimax import MetaState, OuterLoop
-from admrl_jax.mpc_oracle import sampling_mpc_oracle
-from admrl_jax.oracle import cached_oracle, trajectory_optimisation_oracle, zero_action_returns
-from admrl_jax.policy_oracle import policy_optimisation_oracle
 
 # Host-side fields of a metrics row that differ between a resumed and an uninterrupted run.
 TIMING_FIELDS = ("time_s",)
@@ -204,166 +201,6 @@ def train(config, run_dir: str, log=print, resume: bool = False, on_iteration=No
   return TrainResult(loop, evaluator, state, history, time_before + time.perf_counter() - start, compile_s)
 
 
-@functools.lru_cache(maxsize=4)
-def _evaluation_fns(evaluator):
-  """Jitted zero-shot and few-shot evaluations, compiled once per evaluator (many checkpoints)."""
-  return jax.jit(evaluator.zero_shot_returns), jax.jit(evaluator.few_shot_returns, static_argnums=5)
-
-
-def oracle_budget(config, evaluator, psis, eval_key):
-  """(budget dict, compute) of the config's V* oracle: trajectory optimisation through smooth true
-  dynamics, or policy optimisation on the true environment (Brax families)."""
-  e = config.eval
-  family = evaluator.learner.family
-  if e.oracle == "trajectory":
-    budget = {"kind": "trajectory", "iters": e.oracle_iters, "episodes": e.episodes}
-    return budget, lambda: trajectory_optimisation_oracle(family, psis, eval_key, e.episodes, e.oracle_iters)
-  learner = oracle_learner(config, evaluator.learner)
-  budget = {"kind": "policy", "iters": e.oracle_iters, "episodes": e.episodes,
-            "episodes_per_update": e.oracle_episodes, "agent": repr(learner.agent),
-            "v_star": "max(mean action at init and every curve point, final sampled x4)"}
-  run = jax.jit(lambda p: policy_optimisation_oracle(learner, p, jax.random.fold_in(eval_key, 1),
-                                                     eval_key, e.episodes, e.oracle_iters, e.oracle_episodes))
-  return budget, lambda: run(psis)
-
-
-def mpc_budget(config, family, psis, eval_key):
-  """(budget dict, compute) of the MPC oracle (``eval.mpc_samples`` > 0): predictive sampling on
-  the true environment from the evaluation's start states; compute() -> (v [G], per-start [S, G])."""
-  e = config.eval
-  budget = {"kind": "mpc", "episodes": e.episodes, "samples": e.mpc_samples,
-            "plan_horizon": e.mpc_plan_horizon, "sigma": e.mpc_sigma, "knot_every": e.mpc_knot_every}
-  run = jax.jit(lambda p: sampling_mpc_oracle(family, p, eval_key, e.episodes, e.mpc_plan_horizon,
-                                              e.mpc_samples, e.mpc_sigma, e.mpc_knot_every))
-  return budget, lambda: run(psis)
-
-
-def oracle_learner(config, learner):
-  """The policy oracle's learner: adaptation's, with the oracle's own discount and GAE lambda
-  (``eval.oracle_gamma``, ``eval.oracle_lam``). With adaptation's 0.99 / 0.95, TRPO on the real
-  Walker2D traded survival for tracking: at the (-2, 1.0) corner its episodes shrank from 189 to
-  109 steps and its return fell from 1376 to about 900 over 55 updates; with 0.995 / 0.99 they
-  stayed near 180 steps and the return near 1390 (docs/results.md)."""
-  agent = dataclasses.replace(learner.agent, gamma=config.eval.oracle_gamma, lam=config.eval.oracle_lam)
-  return dataclasses.replace(learner, agent=agent)
-
-
-def evaluate(config, loop, evaluator, state, log=print):
-  """Gap tables on the test grid and the OOD grid: zero-shot, then each few-shot budget.
-
-  The evaluation start states and the oracle use ``eval.seed`` (the same for every run, so the
-  oracle's V* is cached once and gaps compare across seeds and methods); adaptation uses the
-  run's seed. V* is the best known return: the best of the oracle's, the MPC oracle's (if
-  ``eval.mpc_samples`` > 0) and the zero action's (a short policy-oracle budget can end below doing
-  nothing), and gaps count the method's own return too (``gap_summary``).
-  """
-  family, e = loop.family, config.eval
-  eval_key = jax.random.key(e.seed)
-  k_adapt = jax.random.fold_in(jax.random.key(config.seed), 10_000)
-  boxes = {"in_box": family.box, "ood": family.box.widened(e.ood_fraction)}
-  zero_shot, few_shot = _evaluation_fns(evaluator)
-  results = {}
-  for name, box in boxes.items():
-    psis = box.test_tasks(jax.random.fold_in(eval_key, 2), e.grid_points, tuple(e.grid_points_3d), e.random_tasks)
-    if name == "ood":  # the OOD test set: the widened box's grid points outside the training box
-      inside = jnp.all((psis >= jnp.asarray(family.box.lo)) & (psis <= jnp.asarray(family.box.hi)), axis=1)
-      psis = psis[~np.asarray(inside)]
-    log(f"evaluating {psis.shape[0]} {name} tasks: V* oracle ({e.oracle}, {e.oracle_iters} steps; loaded if "
-        f"cached), then adaptation on the model")
-    t0 = time.perf_counter()
-    v_star, curve, hit = cached_oracle(family, psis, eval_key, *oracle_budget(config, evaluator, psis, eval_key),
-                                       e.oracle_cache)
-    log(f"oracle V* on {psis.shape[0]} {name} tasks: {'cached' if hit else 'computed'} "
-        f"in {time.perf_counter() - t0:.1f} s")
-    candidates = {f"the {e.oracle} oracle": v_star,
-                  "the zero action": jax.jit(lambda p, k: zero_action_returns(family, p, k, e.episodes))(psis, eval_key)}
-    if e.mpc_samples:
-      t0 = time.perf_counter()
-      candidates["the MPC oracle"], _, hit = cached_oracle(family, psis, eval_key,
-                                                           *mpc_budget(config, family, psis, eval_key), e.oracle_cache)
-      log(f"MPC oracle on {psis.shape[0]} {name} tasks: {'cached' if hit else 'computed'} "
-          f"in {time.perf_counter() - t0:.1f} s")
-    v_star = best_known_return(candidates, log=lambda line: log(f"{name}: {line}"))
-    budgets = {"zero_shot": zero_shot(state.model, psis, k_adapt, eval_key)}
-    for episodes in e.few_shot_episodes:
-      budgets[f"few_shot_{episodes * family.env.horizon}"] = few_shot(
-          state.model, state.buffer, psis, k_adapt, eval_key, episodes)
-    results[name] = {"psi": np.asarray(psis), "v_star": np.asarray(v_star),
-                     "oracle_curve": np.asarray(curve).mean(axis=1),
-                     "returns": {b: np.asarray(r) for b, r in budgets.items()}}
-  return results
-
-
-def gap_rows(results: dict) -> list[dict]:
-  """One row per (test set, budget): worst-case, mean and CVaR-10% gap; adds gaps to results."""
-  rows = []
-  for name, res in results.items():
-    for budget, returns in res["returns"].items():
-      try:
-        gaps = gap_summary(returns, res["v_star"])
-      except FloatingPointError as err:
-        raise FloatingPointError(f"evaluation of the {name} set, budget {budget}: {err}") from err
-      res.setdefault("gaps", {})[budget] = gaps["gaps"]
-      rows.append({"set": name, "budget": budget, **{k: v for k, v in gaps.items() if k != "gaps"}})
-  return rows
-
-
-def write_eval_files(out_dir: str, results: dict, rows: list[dict]) -> None:
-  """eval.csv (per test task), eval_table.csv and eval_table.md (per set and budget)."""
-  os.makedirs(out_dir, exist_ok=True)
-  with open(os.path.join(out_dir, "eval.csv"), "w") as fh:
-    fh.write("set,budget,psi,v_star,return,gap\n")
-    for name, res in results.items():
-      for budget, returns in res["returns"].items():
-        for psi, v, r, g in zip(res["psi"], res["v_star"], returns, res["gaps"][budget]):
-          fh.write(f"{name},{budget},{' '.join(f'{x:.3f}' for x in psi)},{v:.3f},{r:.3f},{g:.3f}\n")
-  columns = ("set", "budget", "worst_case_gap", "mean_gap", "cvar10_gap")
-  with open(os.path.join(out_dir, "eval_table.csv"), "w") as fh:
-    fh.write(",".join(columns) + "\n")
-    fh.writelines(",".join(str(r[c]) for c in columns) + "\n" for r in rows)
-  with open(os.path.join(out_dir, "eval_table.md"), "w") as fh:
-    fh.write("| set | budget | worst-case gap | mean gap | CVaR-10% gap |\n|---|---|---|---|---|\n")
-    fh.writelines(f"| {r['set']} | {r['budget']} | {r['worst_case_gap']:.2f} | {r['mean_gap']:.2f} | "
-                  f"{r['cvar10_gap']:.2f} |\n" for r in rows)
-
-
-def evaluate_state(config, loop, evaluator, state: MetaState, history: list, out_dir: str, log=print) -> dict:
-  """Evaluate a MetaState and write eval.csv, eval_table.{csv,md}, gap_heatmap.png into out_dir.
-
-  Returns the summary (worst-case, mean, CVaR-10% and OOD gap of zero-shot adaptation, steps).
-  """
-  t0 = time.perf_counter()
-  results = evaluate(config, loop, evaluator, state, log)
-  rows = gap_rows(results)
-  write_eval_files(out_dir, results, rows)
-  in_box = next(r for r in rows if r["set"] == "in_box" and r["budget"] == "zero_shot")
-  ood = next(r for r in rows if r["set"] == "ood" and r["budget"] == "zero_shot")
-  summary = {
-      "method": config.method, "family": config.family, "seed": config.seed,
-      "worst_case_gap": in_box["worst_case_gap"], "mean_gap": in_box["mean_gap"],
-      "cvar10_gap": in_box["cvar10_gap"], "ood_worst_case_gap": ood["worst_case_gap"],
-      "real_env_steps": int(state.real_steps), "iterations": int(state.iteration),
-      "eval_time_s": time.perf_counter() - t0, "table": rows,
-      "oracle_curve_in_box": results["in_box"]["oracle_curve"].tolist(),
-  }
-  if loop.family.task_dim == 2:   # heat map with the task path; slices of it in 3-D
-    res = results["in_box"]
-    path = np.asarray([row["psi"] for row in history]) if history else None
-    plots.gap_heatmap(os.path.join(out_dir, "gap_heatmap.png"), res["psi"], res["gaps"]["zero_shot"],
-                      config.eval.grid_points,
-                      f"{config.method} on {config.family}, iteration {int(state.iteration)}: zero-shot gap "
-                      f"(worst {in_box['worst_case_gap']:.1f}, mean {in_box['mean_gap']:.1f})",
-                      task_path=path)
-  elif loop.family.task_dim == 3:
-    res = results["in_box"]
-    path = np.asarray([row["psi"] for row in history]) if history else None
-    plots.gap_heatmap_slices(os.path.join(out_dir, "gap_heatmap.png"), res["psi"], res["gaps"]["zero_shot"],
-                             tuple(config.eval.grid_points_3d),
-                             f"{config.method} on {config.family}, iteration {int(state.iteration)}: "
-                             f"zero-shot gap (worst {in_box['worst_case_gap']:.1f})", task_path=path)
-  return summary
-
-
 def train_and_evaluate(config, run_dir: str, log=print, resume: bool = False) -> dict:
   """The main job: train (or resume), evaluate the final model, write summary.json into run_dir."""
   result = train(config, run_dir, log, resume)
@@ -374,7 +211,8 @@ def train_and_evaluate(config, run_dir: str, log=print, resume: bool = False) ->
     json.dump(summary, fh, indent=2)
   if config.logging.wandb != "disabled":
     logger = RunLogger(run_dir, config, None, config.logging.wandb, config.logging.project)
-    images = {"gap_heatmap": os.path.join(run_dir, "gap_heatmap.png")}
+    images = {name: os.path.join(run_dir, f"{name}.png")
+              for name in ("gap_heatmap", "gap_policy_heatmap", "gap_floor_heatmap")}
     logger.log_summary(summary, {k: v for k, v in images.items() if os.path.exists(v)})
     logger.close()
   return summary

@@ -93,10 +93,18 @@ def outer_iteration_flops(loop) -> dict:
       "model_rollouts": updates * virtual * (f["model"] + f["policy"]),
       "policy_updates": updates * trpo_update_flops(loop, virtual),
   }
-  if loop.method == "admrl":   # theta_hat's virtual batch, then H products (two per normal-CG step, ~8 policy passes each)
-    n_grad = loop.gradient_rollouts * T
-    cg = loop.estimator.solver.iters * (2 if loop.estimator.solver.method == "normal" else 1)
-    parts["task_gradient"] = K * (n_grad * (f["model"] + f["policy"]) + cg * n_grad * 8 * f["policy"])
+  if loop.method == "admrl":   # theta_hat's virtual batch, then H products: two per normal-CG step (one for
+    # "direct"), one for the right-hand side and power_iters + 1 for ||H||; each a linearised JVP of a
+    # gradient: ~5 passes of what H differentiates (model + policy through the rollout for "pathwise",
+    # the policy alone for the score-function forms, ~8 with their score terms)
+    estimator = loop.estimator
+    solver = estimator.solver
+    n_grad = estimator.rollouts * T
+    products = solver.iters * (2 if solver.method == "normal" else 1) + 1
+    if solver.damping_scale == "relative" or solver.power_iters:
+      products += solver.power_iters + 1
+    per_product = 5 * (f["model"] + f["policy"]) if estimator.hessian == "pathwise" else 8 * f["policy"]
+    parts["task_gradient"] = K * (n_grad * (f["model"] + f["policy"]) + products * n_grad * per_product)
   parts["total"] = sum(parts.values())
   return parts
 

@@ -48,19 +48,46 @@ def _outer_iteration(r):
 
 
 def _task_gradient(r):
+  ref = r.get("reference_settings", {})
   out = (f"PointMass2D `cpu` config (k = {r['psi_dim']}, {r['n_params']} policy parameters, "
-         f"{r['gradient_rollouts']} virtual episodes for H and J, {r['trpo_rollouts']} per TRPO update).\n\n")
-  out += _table(["computation", "seconds", "/ one TRPO update"], [
-      ["one TRPO update on the model (its rollouts + update)", _g(r["trpo_update_seconds"]), "1"],
-      [f"task gradient, {r['config_cg_iters']} CG iterations (the config)", _g(r["task_gradient_seconds"]),
-       _g(r["ratio"])],
-      ["task gradient, 200 CG iterations", _g(r["task_gradient_200_seconds"]), _g(r["ratio_200"])],
-      ["reference's way: 200 CG iterations per dimension, host loop", _g(r["reference_way_seconds"]),
-       _g(r["reference_ratio"])]])
-  out += (f"\nOurs (200 iterations, one adjoint solve in one jit) is {_g(r['speedup_over_reference'])}x faster "
-          f"than the reference's way; the two gradients differ by {_g(r['reference_vs_ours_rel_diff'])} (relative).\n\n"
-          f"CG against the exact solve of the same damped normal equations (float64, explicit H; condition "
-          f"number {_g(r['condition_number'])}):\n\n")
+         f"{r['gradient_rollouts']} virtual episodes for H and J, {r['trpo_rollouts']} per TRPO update). "
+         f"Shipped estimator: {r.get('hessian', '?')} H, {r.get('advantage', '?')} advantages, "
+         f"{r.get('solver_method', '?')} solver, damping {r.get('damping', '?')} ({r.get('damping_scale', '?')})")
+  if ref:
+    out += (f"; the reference's: {ref['hessian']} H, {ref['advantage']} advantages, {ref['solver_method']} solver, "
+            f"damping {ref['damping']} ({ref['damping_scale']})")
+  out += ".\n\n"
+  rows = [["one TRPO update on the model (its rollouts + update)", _g(r["trpo_update_seconds"]), "1"],
+          [f"task gradient, {r['config_cg_iters']} CG iterations (the config)", _g(r["task_gradient_seconds"]),
+           _g(r["ratio"])],
+          ["task gradient, 200 CG iterations", _g(r["task_gradient_200_seconds"]), _g(r["ratio_200"])]]
+  if "reference_jit_seconds" in r:
+    rows.append(["reference's estimator settings, 200 CG iterations, one jit", _g(r["reference_jit_seconds"]),
+                 _g(r["reference_jit_ratio"])])
+  rows.append(["reference's way: 200 CG iterations per dimension, host loop", _g(r["reference_way_seconds"]),
+               _g(r["reference_ratio"])])
+  out += _table(["computation", "seconds", "/ one TRPO update"], rows)
+  out += f"\nOurs (200 iterations, one adjoint solve in one jit) is {_g(r['speedup_over_reference'])}x faster than the reference's way"
+  if "host_loop_speedup" in r:
+    out += (f" ({_g(r['host_loop_speedup'])}x from the single jit alone, same estimator settings; the host loop's "
+            f"gradient differs from the single jit's by {_g(r['reference_host_loop_vs_jit_rel_diff'])}, relative). "
+            f"The shipped and the reference's gradients differ by {_g(r['reference_vs_ours_rel_diff'])} (relative; "
+            f"different estimators); the config's {r['config_cg_iters']} CG iterations against 200: "
+            f"{_g(r['ours_config_vs_200_rel_diff'])}.\n\n")
+  else:
+    out += f"; the two gradients differ by {_g(r['reference_vs_ours_rel_diff'])} (relative).\n\n"
+  if "cg_damping_abs" in r:
+    out += (f"CG at the shipped setting against the exact solve of the same damped system ({r['solver_method']}, "
+            f"float64, explicit H; absolute damping {_g(r['cg_damping_abs'])}"
+            + ((f" = {r['damping']} x {'||H||^2 / n' if r['solver_method'] == 'normal' else '||H||'}")
+               if r["damping_scale"] == "relative" else " as configured")
+            + f" (the shipped call's: {_g(r['ours_damping_abs'])})"
+            + f", ||H|| = {_g(r['hessian_norm'])} by {r['power_iters']} power iterations "
+            f"(exact {_g(r['hessian_norm_exact'])}; eigenvalues of H in [{_g(r['hessian_eig_min'])}, "
+            f"{_g(r['hessian_eig_max'])}]), n = {r['n_params']}, condition number {_g(r['condition_number'])}):\n\n")
+  else:
+    out += (f"CG against the exact solve of the same damped normal equations (float64, explicit H; condition "
+            f"number {_g(r['condition_number'])}):\n\n")
   out += _table(["CG iterations", "iterate rel. error", "implicit term rel. error"],
                 [[x["cg_iters"], _g(x["solution_rel_error"]), _g(x["implicit_term_rel_error"])] for x in r["cg_errors"]])
   return out

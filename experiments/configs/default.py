@@ -58,14 +58,28 @@ def get_config() -> ml_collections.ConfigDict:
   c.task_gradient = ml_collections.ConfigDict()
   c.task_gradient.solver = "normal"  # normal (reference's damped normal equations) | direct
   c.task_gradient.rhs = "adjoint"    # adjoint (one solve) | columns (k solves, vmapped)
-  c.task_gradient.damping = 0.1      # lambda of the damped system
-  c.task_gradient.cg_iters = 50      # CG iterations (reference: 200)
+  c.task_gradient.hessian = "pathwise"  # H: pathwise (through the model rollout) | exact (score function,
+                                       # DiCE's second derivative) | lvc (the reference's per-step form)
+  c.task_gradient.advantage = "return"  # weights of J, H, p: return (lambda = 1, unbiased) | gae (reference)
+  c.task_gradient.damping_scale = "relative"  # relative: damping x ||H||^2 / n (normal) or x ||H|| (direct)
+                                       # | absolute (the reference's 0.1 was set for its surrogate's scale)
+  c.task_gradient.damping = 0.1      # lambda of the damped system (see damping_scale)
+  c.task_gradient.cg_iters = 20      # CG iterations (reference: 200); at the relative damping CG reaches
+                                   # float32's floor by 20 (docs/benchmarks.md, figure 3)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.grid_points = 7           # test grid points per task dimension in 2-D (7 x 7)
   c.eval.grid_points_3d = (5, 5, 3)  # test grid of 3-D task boxes (SPEC section 5)
   c.eval.random_tasks = 256        # test tasks in higher dimensions: half uniform, half corners
   c.eval.adapt_updates = 80        # zero-shot TRPO updates on the final model per test task
+  c.eval.adapt_seeds = 3           # adaptation seeds per test task: its return is their mean, their std
+                                   # is reported (eval.csv return_std; summary adapt_seed_std_mean/max)
+  c.eval.floor = "auto"            # adaptation floor: the same adaptation (budget, seeds) on the true
+                                   # dynamics, cached; auto: on for analytic families (point_mass), off
+                                   # for Brax (there it costs the simulator at the full budget) | on | off
+  c.eval.model_planner = "auto"    # model planner: the trajectory oracle's optimiser (eval.oracle_iters
+                                   # Adam steps) through the learned model, plans run on the true system;
+                                   # auto: on for deterministic differentiable families (point_mass) | on | off
   c.eval.episodes = 8              # evaluation episodes per task (mean action)
   c.eval.few_shot_episodes = ()    # few-shot budgets in real episodes per task, e.g. (2, 4)
   c.eval.few_shot_rounds = 4       # SLBO rounds after each few-shot batch
