@@ -58,6 +58,7 @@ def brax_config(family: str, scale: str):
     c.trpo.model_rollouts = 32
     c.eval.adapt_updates = 60
     c.eval.episodes = 4
+    c.eval.adapt_seeds = 1            # one adaptation seed per task: three would triple the evaluation here
     c.eval.oracle_iters = 200         # TRPO updates of the policy oracle per test task
     c.eval.oracle_episodes = 16
     c.eval.mpc_samples = 0            # MPC oracle off on a grid here (hours on 2 cores); corners: oracle_table
