@@ -13,7 +13,7 @@ sampled actions win where the trained policy relies on its noise (Hopper2D's (2,
 1237, sampled about 1590). The learning curve (mean on-policy return every ``curve_every`` updates)
 is returned so its flattening can be checked.
 
-The learner passed in should be the oracle's own (``runner.oracle_learner``: a longer discount
+The learner passed in should be the oracle's own (``oracle_budgets.oracle_learner``: a longer discount
 horizon than adaptation's, since on the real system a gait that falls late costs what a short
 horizon does not see).
 """

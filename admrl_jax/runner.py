@@ -23,8 +23,8 @@ from admrl_jax.checkpoint import Checkpointer
 from admrl_jax.config import build
 # The evaluation protocol lives in evaluation_protocol; its entry points stay importable from here.
 from admrl_jax.evaluation_protocol import (  # noqa: F401
-    evaluate, evaluate_state, floor_budget, gap_rows, mpc_budget, oracle_budget, oracle_learner, reference_rows,
-    write_eval_files)
+    evaluate, evaluate_state, gap_rows, reference_rows, write_eval_files)
+from admrl_jax.oracle_budgets import floor_budget, mpc_budget, oracle_budget, oracle_learner  # noqa: F401
 from admrl_jax.logger import RunLogger
 from admrl_jax.minimax import MetaState, OuterLoop
 

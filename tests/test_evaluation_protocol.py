@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from admrl_jax.config import build
-from admrl_jax.evaluation_protocol import EVAL_CSV_COLUMNS, _planner_fn, floor_budget
+from admrl_jax.evaluation_protocol import EVAL_CSV_COLUMNS, _planner_fn
+from admrl_jax.oracle_budgets import floor_budget
 from admrl_jax.oracle import cached_oracle, model_planner, oracle_cache_path, trajectory_optimisation_oracle
 from admrl_jax.runner import train_and_evaluate
 from experiments import results_table
