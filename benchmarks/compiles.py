@@ -9,7 +9,7 @@ from jax._src import dispatch
 
 from admrl_jax.config import build
 from benchmarks.common import figure_main
-from experiments.configs.point_mass_cpu import get_config
+from admrl_jax.configs.point_mass_cpu import get_config
 
 GOAL = 1
 ITERATIONS = 5

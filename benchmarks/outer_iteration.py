@@ -19,8 +19,8 @@ import statistics
 
 from benchmarks.common import (figure_main, interleaved_seconds, matmul_call, median_ratio, network_flops,
                                outer_iteration_flops, trpo_update_flops)
-from experiments.configs.point_mass_cpu import get_config as cpu_config
-from experiments.configs.point_mass_paper import get_config as paper_config
+from admrl_jax.configs.point_mass_cpu import get_config as cpu_config
+from admrl_jax.configs.point_mass_paper import get_config as paper_config
 
 GOAL = 1.5
 

@@ -27,7 +27,7 @@ from jax.flatten_util import ravel_pytree
 from admrl_jax.config import build
 from admrl_jax.task_gradient import apply_inverse_hessian, hessian_norm
 from benchmarks.common import figure_main, interleaved_seconds, median_ratio
-from experiments.configs.point_mass_cpu import get_config
+from admrl_jax.configs.point_mass_cpu import get_config
 
 GOAL = 1.0
 REFERENCE_CG_ITERS = 200

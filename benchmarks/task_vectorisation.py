@@ -9,7 +9,7 @@ import statistics
 
 from benchmarks.common import (figure_main, interleaved_seconds, matmul_flops_per_s, median_ratio,
                                outer_iteration_flops)
-from experiments.configs.point_mass_cpu import get_config
+from admrl_jax.configs.point_mass_cpu import get_config
 
 GOAL = 8.0   # K = 16 at most 8 times K = 1
 

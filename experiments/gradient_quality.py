@@ -25,11 +25,12 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
+from admrl_jax.cli.common import DEFAULT_CONFIG_PATH
 from admrl_jax.config import build
 from admrl_jax.oracle import model_planner, trajectory_optimisation_oracle
 from admrl_jax.rollout import model_step_fn
 
-_CONFIG = config_flags.DEFINE_config_file("config", "experiments/configs/default.py", "config file")
+_CONFIG = config_flags.DEFINE_config_file("config", DEFAULT_CONFIG_PATH, "config file")
 _ITER = flags.DEFINE_integer("iterations", 4, "outer iterations before the measured state")
 _REPS = flags.DEFINE_integer("replicates", 8, "independent estimates per setting")
 _HESS = flags.DEFINE_list("hessians", ["pathwise", "exact", "lvc"], "Hessian forms to compare")

@@ -15,7 +15,7 @@ from absl import app, flags
 from brax import envs
 
 from admrl_jax.envs.brax_tasks import HALF_CHEETAH_LINEAR_STATS
-from experiments.cli import start
+from admrl_jax.cli.common import start
 
 _EPISODES = flags.DEFINE_integer("episodes", 256, "random-action episodes")
 _HORIZON = 200

@@ -13,7 +13,7 @@ from absl import app, flags
 
 from admrl_jax.envs import make_family
 from admrl_jax.rollout import real_rollouts
-from experiments.cli import start
+from admrl_jax.cli.common import start
 
 _FAMILIES = flags.DEFINE_list("families", ["hopper_2d", "walker_2d", "ant_2d", "half_cheetah_2d"], "families")
 _BACKENDS = flags.DEFINE_list("backends", ["positional", "generalized", "mjx"], "Brax backends")

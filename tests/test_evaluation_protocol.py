@@ -18,7 +18,7 @@ from admrl_jax.evaluation_protocol import EVAL_CSV_COLUMNS, _planner_fn
 from admrl_jax.oracle_budgets import floor_budget
 from admrl_jax.oracle import cached_oracle, model_planner, oracle_cache_path, trajectory_optimisation_oracle
 from admrl_jax.runner import train_and_evaluate
-from experiments import results_table
+from admrl_jax.cli import results_table
 from tests.tiny_config import get_config
 
 SUMMARY_FIELDS = ("worst_case_gap", "mean_gap", "floor_worst_case_gap", "floor_mean_gap", "floor_cvar10_gap",

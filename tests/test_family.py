@@ -155,7 +155,7 @@ def test_test_task_sets_follow_the_spec():
 
 
 def test_oracle_table_finds_the_corners_and_centre_of_the_evaluation_grid():
-  from experiments.oracle_table import corners_and_centre
+  from admrl_jax.cli.oracle_table import corners_and_centre
   box = TaskBox((-2.0, 1.2), (2.0, 2.0))
   psis = np.asarray(box.grid(7))
   rows = corners_and_centre(box, psis)
@@ -166,7 +166,7 @@ def test_oracle_table_finds_the_corners_and_centre_of_the_evaluation_grid():
 
 
 def test_oracle_table_corner_set_holds_every_corner_up_to_eight_then_eight_distinct_ones():
-  from experiments.oracle_table import box_corners_and_centre, corners_and_centre
+  from admrl_jax.cli.oracle_table import box_corners_and_centre, corners_and_centre
   key = jax.random.key(0)
   for lo, hi, n_corners in [((-2.0, 1.2), (2.0, 2.0), 4), ((-1.0, -1.0, 0.0), (1.0, 1.0, 1.0), 8),
                             ((-1.0,) * 18, (1.0,) * 18, 8)]:

@@ -164,7 +164,7 @@ def test_discount_fields_outside_the_unit_interval_are_refused():
 
 def test_a_run_directory_saved_before_a_field_existed_loads_with_that_field_defaulted(tmp_path):
   from admrl_jax.runner import load_config, save_config
-  from experiments.configs.default import get_config as default_config
+  from admrl_jax.configs.default import get_config as default_config
   from tests.tiny_config import get_config
   save_config(get_config(), str(tmp_path))
   saved = json.load(open(tmp_path / "config.json"))
@@ -187,4 +187,4 @@ def test_every_shipped_config_validates():
                  + glob.glob("experiments/configs/*_paper.py"))
   assert len(names) == 16, names   # 8 families x (cpu, paper)
   for name in names + ["default"]:
-    validate(importlib.import_module(f"experiments.configs.{name}").get_config())
+    validate(importlib.import_module(f"admrl_jax.configs.{name}").get_config())

@@ -1,5 +1,5 @@
 """A tiny config that exercises every stage of the outer loop quickly (also a --config file)."""
-from experiments.configs.default import get_config as default_config
+from admrl_jax.configs.default import get_config as default_config
 
 
 def get_config(method: str = "admrl"):

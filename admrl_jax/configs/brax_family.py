@@ -10,7 +10,7 @@ Grids (SPEC section 5): 7 x 7 in 2-D, 5 x 5 x 3 in 3-D (``eval.grid_points`` per
 the 2-D count; 3-D families use ``eval.grid_points_3d``), a few hundred random and boundary
 directions in 18-D (``eval.random_tasks``). OOD: the box widened by 25 % per side.
 """
-from experiments.configs.default import get_config as default_config
+from admrl_jax.configs.default import get_config as default_config
 
 # Backend per family: the fastest on this CPU in experiments/measure_backends.py (docs/results.md).
 BACKEND = {"hopper_2d": "positional", "walker_2d": "positional", "ant_2d": "mjx", "ant_3d": "mjx",

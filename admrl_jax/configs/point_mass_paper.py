@@ -2,7 +2,7 @@
 
 Tens of minutes per outer iteration on 2 CPU cores; meant for an accelerator or a sweep host.
 """
-from experiments.configs.default import get_config as default_config
+from admrl_jax.configs.default import get_config as default_config
 
 
 def get_config():

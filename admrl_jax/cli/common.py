@@ -1,7 +1,13 @@
 """Shared pieces of the entry points: one-line errors with exit code 2."""
+import os
 import sys
 
 from absl import logging
+
+from admrl_jax import configs
+
+# The installed commands find the default config inside the package, from any working directory.
+DEFAULT_CONFIG_PATH = os.path.join(os.path.dirname(configs.__file__), "default.py")
 
 
 def fail(message: str) -> None:

@@ -1,0 +1,90 @@
+"""Evaluate finished (or interrupted) runs from their checkpoints.
+
+  python -m experiments.evaluate --run_dir=runs/a [--run_dir=runs/b ...] [--checkpoints=all] [--out=dir]
+
+For each run and each chosen checkpoint: adapt on that model for every grid task (zero-shot, then
+the config's few-shot budgets), compare with the cached oracle V*, and write
+<run_dir>/eval/iteration_<i>/{eval.csv, eval_table.md, eval_table.csv, gap_heatmap.png, summary.json}.
+Across all runs: <out>/eval_table.{md,csv} (one row per run and checkpoint) and
+<out>/worst_gap_vs_samples.png. Results go to each run's wandb run too (offline unless configured).
+"""
+import datetime
+import json
+import os
+
+from absl import app, flags
+
+from admrl_jax import plots, runner
+from admrl_jax.logger import RunLogger
+from admrl_jax.cli.common import fail, start
+from admrl_jax.configs.default import get_config as default_config
+
+_RUN_DIRS = flags.DEFINE_multi_string("run_dir", None, "run directories to evaluate (repeat the flag)")
+_CHECKPOINTS = flags.DEFINE_enum("checkpoints", "last", ["last", "all"],
+                                 "evaluate the latest checkpoint only, or every kept checkpoint (a curve)")
+_OUT = flags.DEFINE_string("out", None, "folder of the combined table and figure "
+                           "(default: <run_dir>/eval for one run, runs/eval-<time> for several)")
+
+
+
+def main(argv):
+  start(argv)
+  run_dirs = _RUN_DIRS.value or fail("--run_dir: give at least one run directory")
+  for run_dir in run_dirs:
+    if not os.path.exists(os.path.join(run_dir, "config.json")):
+      fail(f"run_dir: {run_dir!r} holds no config.json; is it a run directory?")
+    if not runner.checkpoint_steps(run_dir):
+      fail(f"run_dir: {run_dir!r} holds no checkpoint yet")
+  stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+  out = _OUT.value or (os.path.join(run_dirs[0], "eval") if len(run_dirs) == 1 else f"runs/eval-{stamp}")
+  os.makedirs(out, exist_ok=True)
+
+  rows, curves = [], {}
+  for run_dir in run_dirs:
+    steps = runner.checkpoint_steps(run_dir)
+    steps = steps if _CHECKPOINTS.value == "all" else steps[-1:]
+    label = os.path.basename(os.path.normpath(run_dir))
+    config, loop, evaluator = runner.load_run(run_dir, default_config())  # built once: one compile for all checkpoints
+    for step in steps:
+      state, history = runner.restore_state(run_dir, loop, config.seed, step)
+      step_dir = os.path.join(run_dir, "eval", f"iteration_{step}")
+      summary = runner.evaluate_state(config, loop, evaluator, state, history, step_dir)
+      with open(os.path.join(step_dir, "summary.json"), "w") as fh:
+        json.dump(summary, fh, indent=2)
+      for r in summary["table"]:
+        rows.append({"run": label, "method": config.method, "seed": config.seed, "iteration": step,
+                     "real_env_steps": summary["real_env_steps"], **r})
+      curves.setdefault(label, ([], []))
+      curves[label][0].append(summary["real_env_steps"])
+      curves[label][1].append(summary["worst_case_gap"])
+      if config.logging.wandb != "disabled":
+        logger = RunLogger(run_dir, config, None, config.logging.wandb, config.logging.project)
+        logger.log_summary({f"eval/{k}": v for k, v in summary.items()},
+                           {f"eval/gap_heatmap_iteration_{step}": os.path.join(step_dir, "gap_heatmap.png")}
+                           if os.path.exists(os.path.join(step_dir, "gap_heatmap.png")) else {})
+        logger.close()
+      print(f"{label} iteration {step}: worst-case gap {summary['worst_case_gap']:.2f}, "
+            f"mean {summary['mean_gap']:.2f}, CVaR-10% {summary['cvar10_gap']:.2f}, "
+            f"OOD worst {summary['ood_worst_case_gap']:.2f} ({summary['real_env_steps']} real steps)")
+
+  columns = ("run", "method", "seed", "iteration", "real_env_steps", "set", "budget", "worst_case_gap",
+             "mean_gap", "cvar10_gap")
+  with open(os.path.join(out, "eval_table.csv"), "w") as fh:
+    fh.write(",".join(columns) + "\n")
+    fh.writelines(",".join(str(r[c]) for c in columns) + "\n" for r in rows)
+  with open(os.path.join(out, "eval_table.md"), "w") as fh:
+    fh.write("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n")
+    fh.writelines("| " + " | ".join(f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in columns)
+                  + " |\n" for r in rows)
+  plots.gap_vs_samples(os.path.join(out, "worst_gap_vs_samples.png"),
+                       {k: (v[0], v[1]) for k, v in curves.items()}, "worst-case gap vs real samples")
+  print(f"wrote {out}/eval_table.md, eval_table.csv, worst_gap_vs_samples.png")
+
+
+def run():
+  """Console-script entry point (admrl-evaluate)."""
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,127 @@
+"""The V* oracle on a family's in-box test set, reported at the corners and the centre of the box.
+
+  python -m experiments.oracle_table --config=experiments/configs/hopper_2d_cpu.py [--tasks=grid|corners]
+                                    [--out=docs/figures]
+
+Runs the config's oracle (``eval.oracle``, budget ``eval.oracle_iters``) through the on-disk cache
+on one of two task sets:
+  grid     the very set that evaluation uses (the 7 x 7 / 5 x 5 x 3 grid, or the random and corner
+           tasks in higher dimensions), so either this command or a run's evaluation computes it and
+           the other loads it;
+  corners  only the box's corners (all of them up to 8, else 8 drawn at random) and its centre: the
+           same oracle at a tenth of the grid's cost, for the table without a full evaluation.
+Prints a markdown table (V*, the MPC oracle's return if ``eval.mpc_samples`` > 0, the zero
+action's return on the same episodes -- the "do nothing" floor -- and the learning curve's last
+checkpoints, at every corner and the centre, then the set's mean) and writes
+<out>/oracle_<family>.png (the curves, with MPC's returns as stars).
+"""
+import itertools
+import os
+import time
+
+import jax
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from admrl_jax.config import build  # noqa: E402
+from admrl_jax.oracle import cached_oracle, zero_action_returns  # noqa: E402
+from admrl_jax.runner import mpc_budget, oracle_budget  # noqa: E402
+from admrl_jax.cli.common import start  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "ml-collections config file", lock_config=True)
+_TASKS = flags.DEFINE_enum("tasks", "grid", ["grid", "corners"], "the evaluation's in-box set, or corners and centre")
+_OUT = flags.DEFINE_string("out", "docs/figures", "folder of the learning-curve figure")
+_MAX_CORNERS = 8
+
+
+def corners_and_centre(box, psis: np.ndarray) -> list[tuple[str, int]]:
+  """(label, row) of the test set's tasks at a corner of the box (at most 8) and at its centre."""
+  unit = (2.0 * psis - (np.asarray(box.lo) + np.asarray(box.hi))) / (np.asarray(box.hi) - np.asarray(box.lo))
+  corners = [i for i in range(len(psis)) if np.allclose(np.abs(unit[i]), 1.0, atol=1e-5)][:_MAX_CORNERS]
+  centre = [i for i in range(len(psis)) if np.allclose(unit[i], 0.0, atol=1e-5)][:1]
+  return [("corner", i) for i in corners] + [("centre", i) for i in centre]
+
+
+def box_corners_and_centre(box, key: jax.Array) -> np.ndarray:
+  """[C + 1, k]: the box's corners (all when 2^k <= 8, else 8 distinct ones at random), then its centre."""
+  lo, hi = np.asarray(box.lo, np.float64), np.asarray(box.hi, np.float64)
+  k = lo.shape[0]
+  if 2 ** k <= _MAX_CORNERS:
+    signs = np.array(list(itertools.product([0, 1], repeat=k)))
+  else:
+    signs = np.unique(np.asarray(jax.random.bernoulli(key, 0.5, (4 * _MAX_CORNERS, k))).astype(int), axis=0)
+    signs = signs[:_MAX_CORNERS]
+  corners = lo + signs * (hi - lo)
+  return np.concatenate([corners, ((lo + hi) / 2)[None]], axis=0).astype(np.float32)
+
+
+def main(argv):
+  start(argv)
+  config, e = _CONFIG.value, _CONFIG.value.eval
+  _, evaluator = build(config)
+  family = evaluator.learner.family
+  eval_key = jax.random.key(e.seed)
+  if _TASKS.value == "grid":
+    psis = family.box.test_tasks(jax.random.fold_in(eval_key, 2), e.grid_points, tuple(e.grid_points_3d),
+                                 e.random_tasks)   # exactly evaluation's in-box set: one cache entry for both
+  else:
+    psis = jax.numpy.asarray(box_corners_and_centre(family.box, jax.random.fold_in(eval_key, 3)))
+  t0 = time.perf_counter()
+  v_star, curve, hit = cached_oracle(family, psis, eval_key, *oracle_budget(config, evaluator, psis, eval_key),
+                                     e.oracle_cache)
+  seconds = time.perf_counter() - t0
+  zero = np.asarray(jax.jit(lambda p, k: zero_action_returns(family, p, k, e.episodes))(psis, eval_key))
+  mpc = None
+  if e.mpc_samples:
+    t0 = time.perf_counter()
+    mpc, _, mpc_hit = cached_oracle(family, psis, eval_key, *mpc_budget(config, family, psis, eval_key), e.oracle_cache)
+    print(f"MPC oracle ({e.mpc_samples} plans of {e.mpc_plan_horizon} steps, sigma {e.mpc_sigma}, "
+          f"knots every {e.mpc_knot_every} steps): "
+          f"{'cached' if mpc_hit else f'computed in {time.perf_counter() - t0:.0f} s'}")
+  psis, every = np.asarray(psis), e.oracle_iters // curve.shape[0]
+  steps = every * (1 + np.arange(curve.shape[0]))
+  print(f"{config.family}: {e.oracle} oracle, {e.oracle_iters} updates, {len(psis)} tasks ({_TASKS.value}), "
+        f"{'cached' if hit else f'computed in {seconds:.0f} s'}")
+  columns = {f"{e.oracle} oracle V*": v_star, **({"MPC": mpc} if mpc is not None else {}), "zero action": zero}
+  print(f"| task psi | {' | '.join(columns)} | curve at updates {', '.join(str(s) for s in steps[-4:])} |\n"
+        f"|---|{'---|' * len(columns)}---|")
+  rows = corners_and_centre(family.box, psis)
+  for label, i in rows:
+    tail = ", ".join(f"{x:.0f}" for x in curve[-4:, i])
+    print(f"| {label} ({', '.join(f'{x:.2f}' for x in psis[i])}) | "
+          f"{' | '.join(f'{v[i]:.0f}' for v in columns.values())} | {tail} |")
+  mean = curve.mean(axis=1)
+  print(f"| mean of the {len(psis)} | {' | '.join(f'{np.mean(v):.0f}' for v in columns.values())} | "
+        f"{', '.join(f'{x:.0f}' for x in mean[-4:])} |")
+  os.makedirs(_OUT.value, exist_ok=True)
+  fig, ax = plt.subplots(figsize=(5.5, 4.0))
+  for label, i in rows:
+    (line,) = ax.plot(steps, curve[:, i], label=f"{label} ({', '.join(f'{x:.1f}' for x in psis[i])})")
+    if mpc is not None:  # MPC has no learning curve: its return, at the right edge in the task's colour
+      ax.plot(steps[-1], mpc[i], "*", color=line.get_color(), ms=10, clip_on=False)
+  ax.plot(steps, mean, "k--", label=f"mean of the {len(psis)} ({_TASKS.value})")
+  if mpc is not None:
+    ax.plot([], [], "k*", ls="none", label=f"MPC ({e.mpc_samples} plans of {e.mpc_plan_horizon} steps, "
+                                                  f"knots every {e.mpc_knot_every})")
+  ax.set_xlabel("oracle update" if e.oracle == "policy" else "optimisation step")
+  ax.set_ylabel("return (on-policy, during optimisation)")
+  ax.set_title(f"V* oracle on {config.family}: corners, centre and the set's mean", fontsize=9)
+  ax.legend(fontsize=6)
+  fig.tight_layout()
+  path = os.path.join(_OUT.value, f"oracle_{config.family}.png")
+  fig.savefig(path, dpi=110)
+  print(f"wrote {path}")
+
+
+def run():
+  """Console-script entry point (admrl-oracle-table)."""
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

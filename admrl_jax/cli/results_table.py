@@ -1,0 +1,161 @@
+"""The results table of a folder of runs, recomputed from their eval.csv files with a shared V*.
+
+  python -m experiments.results_table runs/results
+
+Every run directory (<root>/<run>/ with summary.json and eval.csv) contributes its per-task returns.
+V* of a task (same set, same psi) is the best known return over the runs: the max of every run's
+v_star column (the cached oracle, the zero action, the floor; one computation for all runs of a study)
+and every return any run reached on it (policy evaluator at every budget, model planner, floor), as
+SPEC section 5 asks. Then per method: worst-case, mean, CVaR-10% and OOD worst-case gap, as mean and
+95 % t-interval half-width over seeds, for the policy evaluator (zero-shot) and, where it ran, the
+model planner; and the adaptation floor beside them (the floor does not depend on the run: the mean of
+the runs' floor columns, which agree when the floor came from one cache). A run directory without
+eval.csv (written before it existed) is reported from its summary.json, against its own V*, marked *.
+"""
+import csv
+import glob
+import json
+import os
+import sys
+
+import numpy as np
+from scipy import stats
+
+NAMES = {"admrl": "AdMRL", "unif": "MB-Unif", "gauss": "MB-Gauss"}
+FIELDS = ["worst_case_gap", "mean_gap", "cvar10_gap", "ood_worst_case_gap"]
+RETURN_COLUMNS = ("return", "floor_return", "planner_return")
+
+
+def _float(x: str):
+  return float(x) if x not in ("", None) else None
+
+
+def load_runs(root: str) -> list[dict]:
+  """[{name, summary, rows (eval.csv as dicts, or None)}] of the run directories under root."""
+  runs = []
+  for path in sorted(glob.glob(os.path.join(root, "*", "summary.json"))):
+    run_dir = os.path.dirname(path)
+    with open(path) as fh:
+      summary = json.load(fh)
+    rows = None
+    if os.path.exists(os.path.join(run_dir, "eval.csv")):
+      with open(os.path.join(run_dir, "eval.csv")) as fh:
+        rows = [{k: (v if k in ("set", "budget", "psi") else _float(v)) for k, v in r.items()}
+                for r in csv.DictReader(fh)]
+    runs.append({"name": os.path.basename(run_dir), "summary": summary, "rows": rows})
+  return runs
+
+
+def shared_v_star(runs: list[dict]) -> dict:
+  """(set, psi) -> the best known return over every run's v_star and every return it reached."""
+  best = {}
+  for run in runs:
+    for r in run["rows"] or ():
+      values = [r[c] for c in ("v_star",) + RETURN_COLUMNS if r.get(c) is not None]
+      key = (r["set"], r["psi"])
+      best[key] = max([best.get(key, -np.inf)] + values)
+  return best
+
+
+def _summary(gaps_by_set: dict) -> dict:
+  gaps = np.asarray(gaps_by_set["in_box"])
+  n_tail = max(1, int(np.ceil(0.1 * gaps.size)))
+  ood = gaps_by_set.get("ood")
+  return {"worst_case_gap": float(gaps.max()), "mean_gap": float(gaps.mean()),
+          "cvar10_gap": float(np.sort(gaps)[-n_tail:].mean()),
+          "ood_worst_case_gap": float(np.max(ood)) if ood else float("nan")}
+
+
+def recompute(run: dict, v_star: dict, column: str = "return", budget: str = "zero_shot") -> dict | None:
+  """A run's gap summary of ``column`` (return, planner_return, floor_return) at ``budget`` against the
+  shared V*, with the per-task gaps ({set: {psi: gap}}); None where the run has no such column."""
+  per_set = {}
+  for r in run["rows"]:
+    if r["budget"] == budget and r.get(column) is not None:
+      per_set.setdefault(r["set"], {})[r["psi"]] = v_star[(r["set"], r["psi"])] - r[column]
+  if "in_box" not in per_set:
+    return None
+  return {**_summary({s: list(g.values()) for s, g in per_set.items()}), "gaps": per_set}
+
+
+def _interval(values: list[float]) -> str:
+  """mean ± the half-width of the 95 % t-interval over seeds (the mean alone for one seed)."""
+  v = np.asarray(values, np.float64)
+  if v.size < 2:
+    return f"{v.mean():.1f}"
+  return f"{v.mean():.1f} ± {stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size):.1f}"
+
+
+def table(root: str) -> str:
+  """Markdown: per method (policy evaluator, then model planner) mean ± 95 % t half-width over seeds,
+  the adaptation floor, then the per-seed numbers."""
+  runs = load_runs(root)
+  v_star = shared_v_star(runs)
+  rows = {}
+  for run in runs:
+    s = run["summary"]
+    entry = {"seed": s["seed"], "steps": s.get("real_env_steps"), "wall": s.get("wall_time_s")}
+    if run["rows"] is None:
+      entry.update(policy={f: s[f] for f in FIELDS}, own_v_star=True)
+    else:
+      entry.update(policy=recompute(run, v_star), planner=recompute(run, v_star, "planner_return"),
+                   floor=recompute(run, v_star, "floor_return"), own_v_star=False)
+    rows.setdefault(s["method"], []).append(entry)
+  lines = ["| method | seeds | worst-case gap | mean gap | CVaR-10% gap | OOD worst-case gap | real steps | wall time (s) |",
+           "|---|---|---|---|---|---|---|---|"]
+  for method in list(NAMES) + sorted(set(rows) - set(NAMES)):
+    for kind in ("policy", "planner"):
+      runs_m = [r for r in rows.get(method, []) if r.get(kind)]
+      if not runs_m:
+        continue
+      label = NAMES.get(method, method) + (" (model planner)" if kind == "planner" else "")
+      label += " *" if any(r["own_v_star"] for r in runs_m) else ""
+      cells = [_interval([r[kind][f] for r in runs_m]) for f in FIELDS]
+      steps = [r["steps"] for r in runs_m if r["steps"] is not None]
+      wall = [r["wall"] for r in runs_m if r["wall"] is not None]
+      lines.append(f"| {label} | {len(runs_m)} | " + " | ".join(cells) + f" | {int(np.mean(steps)) if steps else ''} | "
+                   f"{f'{np.mean(wall):.0f}' if wall else ''} |")
+  if any(r.get("floor") for runs_m in rows.values() for r in runs_m):
+    floor = _floor(runs, v_star)
+    lines.append("| adaptation floor (the same adaptation on the true dynamics) | - | "
+                 + " | ".join(f"{floor[f]:.1f}" for f in FIELDS) + " | - | - |")
+    std = [r["floor_std"] for run in runs for r in run["rows"] or () if r["set"] == "in_box"
+           and r["budget"] == "zero_shot" and r.get("floor_std") is not None]
+    if std:
+      lines += ["", f"The floor's seed-to-seed std per in-box task: mean {np.mean(std):.1f}, max {np.max(std):.1f}; "
+                "differences between methods smaller than the floor's spread are noise."]
+  own = any(r["own_v_star"] for runs_m in rows.values() for r in runs_m)
+  lines += ["", "Gaps against the best known return of each task over all runs here (SPEC section 5); mean ± "
+            "half-width of the 95 % t-interval over seeds." + (" *: from summary.json (no eval.csv), against the "
+                                                               "run's own V*." if own else ""),
+            "", "Per seed (worst-case / mean / CVaR-10% / OOD worst-case gap):", ""]
+  for method, runs_m in rows.items():
+    per = ", ".join(f"s{r['seed']}: " + " / ".join(f"{r['policy'][f]:.1f}" for f in FIELDS)
+                    for r in sorted(runs_m, key=lambda r: r["seed"]) if r["policy"])
+    lines.append(f"- {NAMES.get(method, method)}: {per}")
+  return "\n".join(lines) + "\n"
+
+
+def _floor(runs: list[dict], v_star: dict) -> dict:
+  """The floor's gap summary: per task the mean of the runs' floor_return columns, against V*."""
+  per_task = {}
+  for run in runs:
+    for r in run["rows"] or ():
+      if r["budget"] == "zero_shot" and r.get("floor_return") is not None:
+        per_task.setdefault((r["set"], r["psi"]), []).append(r["floor_return"])
+  gaps = {}
+  for (s, psi), values in per_task.items():
+    gaps.setdefault(s, []).append(v_star[(s, psi)] - float(np.mean(values)))
+  return _summary(gaps)
+
+
+def run():
+  """Console-script entry point (admrl-results-table): the table of the run folder in argv[1]."""
+  if len(sys.argv) != 2:
+    print("usage: admrl-results-table <folder of run directories>", file=sys.stderr)
+    sys.exit(2)
+  print(table(sys.argv[1]), end="")
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,6 @@
+"""ant_2d at paper scale: see brax_family.py."""
+from admrl_jax.configs.brax_family import brax_config
+
+
+def get_config():
+  return brax_config("ant_2d", "paper")

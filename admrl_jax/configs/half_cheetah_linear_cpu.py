@@ -1,0 +1,6 @@
+"""half_cheetah_linear at cpu scale: see brax_family.py."""
+from admrl_jax.configs.brax_family import brax_config
+
+
+def get_config():
+  return brax_config("half_cheetah_linear", "cpu")

@@ -1,6 +1,0 @@
-"""ant_3d at paper scale: see experiments/configs/brax_family.py."""
-from experiments.configs.brax_family import brax_config
-
-
-def get_config():
-  return brax_config("ant_3d", "paper")

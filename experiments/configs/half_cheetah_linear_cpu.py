@@ -1,6 +1,0 @@
-"""half_cheetah_linear at cpu scale: see experiments/configs/brax_family.py."""
-from experiments.configs.brax_family import brax_config
-
-
-def get_config():
-  return brax_config("half_cheetah_linear", "cpu")

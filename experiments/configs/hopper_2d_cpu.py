@@ -1,6 +1,0 @@
-"""hopper_2d at cpu scale: see experiments/configs/brax_family.py."""
-from experiments.configs.brax_family import brax_config
-
-
-def get_config():
-  return brax_config("hopper_2d", "cpu")

@@ -1,6 +1,0 @@
-"""walker_2d at cpu scale: see experiments/configs/brax_family.py."""
-from experiments.configs.brax_family import brax_config
-
-
-def get_config():
-  return brax_config("walker_2d", "cpu")
