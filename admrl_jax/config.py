@@ -1,8 +1,7 @@
 """Turn a (validated) ml-collections config into the static objects of the library."""
 from __future__ import annotations
 
-from jax.sharding import NamedSharding, PartitionSpec
-
+from admrl_jax import sharding
 from admrl_jax.adapt import Learner
 from admrl_jax.dynamics import DynamicsModel
 from admrl_jax.envs import FAMILIES, make_family
@@ -103,7 +102,7 @@ def build(config, mesh=None) -> tuple[OuterLoop, Evaluator]:
   m = config.model
   model = DynamicsModel(env.obs_dim, env.action_dim, tuple(m.hidden), m.learning_rate, m.weight_decay,
                         m.grad_clip, m.batch_size, m.loss_horizon,
-                        batch_sharding=None if mesh is None else NamedSharding(mesh, PartitionSpec("tasks")))
+                        batch_sharding=sharding.split(mesh))
   learner = Learner(family, agent, model, t.model_rollouts, t.updates_per_round, m.fit_steps)
   g = config.task_gradient
   solver = SolverConfig(method=g.solver, rhs=g.rhs, damping=g.damping, iters=g.cg_iters,

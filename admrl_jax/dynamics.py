@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from admrl_jax import replay
+from admrl_jax import replay, sharding
 from admrl_jax.networks import DynamicsNet
 from admrl_jax.types import Transition, alive_mask
 
@@ -133,8 +133,7 @@ class DynamicsModel:
     def step(carry, k):
       params, opt_state = carry
       window = replay.sample_windows(buffer, k, self.batch_size, self.loss_horizon)
-      if self.batch_sharding is not None:  # each device takes a slice; the gradient mean all-reduces
-        window = jax.lax.with_sharding_constraint(window, self.batch_sharding)
+      window = sharding.constrain(self.batch_sharding, window)  # each device a slice; grads all-reduce
       loss, grads = jax.value_and_grad(self.loss)(params, state.norms, *window)
       updates, opt_state = self.optimizer.update(grads, opt_state, params)
       return (optax.apply_updates(params, updates), opt_state), loss

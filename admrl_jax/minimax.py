@@ -14,9 +14,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 from flax import struct
-from jax.sharding import NamedSharding, PartitionSpec as P
 
-from admrl_jax import replay
+from admrl_jax import replay, sharding
 from admrl_jax.adapt import Learner, episode_returns
 from admrl_jax.dynamics import ModelState
 from admrl_jax.rollout import real_rollouts
@@ -88,15 +87,12 @@ class OuterLoop:
     """Put a state on the mesh: psi [K, k] split over the ``tasks`` axis, the rest replicated."""
     if self.mesh is None:
       return state
-    state = jax.device_put(state, NamedSharding(self.mesh, P()))
-    return state.replace(psi=jax.device_put(state.psi, NamedSharding(self.mesh, P("tasks"))))
+    state = jax.device_put(state, sharding.replicated(self.mesh))
+    return state.replace(psi=jax.device_put(state.psi, sharding.split(self.mesh)))
 
   def _split_tasks(self, tree):
     """Constrain leaves with a leading task axis [K, ...] to be split over the mesh's devices."""
-    if self.mesh is None:
-      return tree
-    sharding = NamedSharding(self.mesh, P("tasks"))
-    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
+    return sharding.constrain_split(self.mesh, tree)
 
   def _add_real(self, state: MetaState, traj: Transition) -> MetaState:
     """Fold real episodes (leaves [B, T, ...]) into the buffer, the normalisers and the counter."""

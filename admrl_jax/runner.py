@@ -27,6 +27,7 @@ from admrl_jax.evaluation_protocol import (  # noqa: F401
 from admrl_jax.oracle_budgets import floor_budget, mpc_budget, oracle_budget, oracle_learner  # noqa: F401
 from admrl_jax.logger import RunLogger
 from admrl_jax.minimax import MetaState, OuterLoop
+from admrl_jax.sharding import task_mesh
 
 # Host-side fields of a metrics row that differ between a resumed and an uninterrupted run.
 TIMING_FIELDS = ("time_s",)
@@ -82,17 +83,6 @@ class TrainResult:
   history: list
   train_time_s: float
   compile_time_s: float
-
-
-def task_mesh(devices: int):
-  """A 1-D mesh with a ``tasks`` axis over the first ``devices`` devices (None for one device)."""
-  if devices == 1:
-    return None
-  if devices > jax.device_count():
-    raise ValueError(f"devices: asked for {devices}, but jax sees {jax.device_count()} "
-                     f"({jax.devices()[0].platform}); allowed: 1..{jax.device_count()}")
-  return jax.make_mesh((devices,), ("tasks",), axis_types=(jax.sharding.AxisType.Auto,),
-                       devices=jax.devices()[:devices])
 
 
 def save_config(config, run_dir: str) -> None:

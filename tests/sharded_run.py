@@ -20,7 +20,8 @@ import jax
 import numpy as np
 
 from admrl_jax.config import build
-from admrl_jax.runner import task_mesh, train
+from admrl_jax.runner import train
+from admrl_jax.sharding import task_mesh
 from tests.tiny_config import get_config
 
 

@@ -14,7 +14,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from admrl_jax import runner
+from admrl_jax import runner, sharding
 from admrl_jax.config import ConfigError, validate
 from admrl_jax.cli.common import DEFAULT_CONFIG_PATH, fail, start
 from admrl_jax.configs.default import get_config as default_config
@@ -43,7 +43,7 @@ def main(argv):
     run_dir = _RUN_DIR.value or os.path.join(config.workdir, f"{config.family}-{config.method}-s{config.seed}-{stamp}")
   try:
     validate(config)
-    runner.task_mesh(config.devices)
+    sharding.task_mesh(config.devices)
   except (ConfigError, ValueError) as err:
     fail(str(err))
   try:
