@@ -19,8 +19,7 @@ import numpy as np
 from admrl_jax import replay
 from admrl_jax.adapt import Learner, episode_returns
 from admrl_jax.dynamics import ModelState
-from admrl_jax.oracle import evaluation_starts
-from admrl_jax.rollout import rollout
+from admrl_jax.rollout import evaluation_starts, rollout
 from admrl_jax.trpo import AgentState
 
 CURVE_POINTS = 4   # real-return checkpoints along an adaptation (besides its start)
@@ -67,7 +66,7 @@ class Evaluator:
     """Mean undiscounted real return over the evaluation episodes of the policy's mean action, or,
     given ``action_key``, of actions sampled from the policy (each start ``repeats`` times)."""
     env, family = self.learner.family.env, self.learner.family
-    starts = evaluation_starts(family, eval_key, self.n_episodes)
+    starts = evaluation_starts(env, eval_key, self.n_episodes)
     starts = jax.tree.map(lambda x: jnp.concatenate([x] * repeats), starts)
     sampled = action_key is not None
     act = self.learner.agent.act_fn(agent_state.policy, deterministic=not sampled)
@@ -159,7 +158,8 @@ def few_shot(evaluator, model_state, buffer, psis, key, eval_key, seeds: int, re
 
 
 def best_known_return(returns_by_policy: dict, log=print) -> np.ndarray:
-  """{name: returns [G]} of policies that exist (oracles, the zero action) -> the best known return [G].
+  """{name: returns [G]} of policies that exist (the oracles, the zero action, the evaluated references:
+  floor and model planner) -> the best known return [G]; the gaps also count the method's own return.
 
   The first entry is the reference its log lines compare with. A NaN return (a policy whose episode
   blew up the physics) counts as no return; a task with no finite return left raises
@@ -198,3 +198,35 @@ def gap_summary(returns: np.ndarray, v_star: np.ndarray) -> dict:
       "cvar10_gap": float(np.sort(gaps)[-n_tail:].mean()),
       "gaps": gaps,
   }
+
+
+def _gap_summary_of(returns, v_star, where: str) -> dict:
+  """``gap_summary``, its FloatingPointError naming ``where`` (the set and budget or reference)."""
+  try:
+    return gap_summary(returns, v_star)
+  except FloatingPointError as err:
+    raise FloatingPointError(f"evaluation of the {where}: {err}") from err
+
+
+def gap_rows(results: dict) -> list[dict]:
+  """One row per (test set, budget) of the policy evaluator's results (``evaluation_protocol``):
+  worst-case, mean and CVaR-10% gap; adds the per-task gaps to results (res["gaps"][budget])."""
+  rows = []
+  for name, res in results.items():
+    for budget, returns in res["returns"].items():
+      gaps = _gap_summary_of(returns, res["v_star"], f"{name} set, budget {budget}")
+      res.setdefault("gaps", {})[budget] = gaps.pop("gaps")
+      rows.append({"set": name, "budget": budget, **gaps})
+  return rows
+
+
+def reference_rows(results: dict) -> list[dict]:
+  """Rows of the floor and the planner (budget "floor", "planner") where they ran; adds their gaps."""
+  rows = []
+  for name, res in results.items():
+    for ref in ("floor", "planner"):
+      if ref in res:
+        gaps = _gap_summary_of(res[ref]["return"], res["v_star"], f"{name} set, {ref}")
+        res[ref]["gaps"] = gaps.pop("gaps")
+        rows.append({"set": name, "budget": ref, **gaps})
+  return rows

@@ -1,37 +1,42 @@
-"""The evaluation protocol of SPEC section 5: V*, the policy evaluator, the floor and the model planner.
+"""The evaluation protocol of SPEC section 5, one object built once from a config and used by training,
+``admrl-evaluate`` and ``admrl-oracle-table`` alike (so their oracle-cache entries are the same).
 
-For each test set (the in-box grid, the OOD grid) ``evaluate`` computes
-- V*: the cached oracle (trajectory optimisation, or policy optimisation on Brax families), the MPC
-  oracle if asked for, the zero action, and the floor's and the planner's returns (the best known);
+``EvaluationProtocol`` holds the test sets (``make_test_sets``: the in-box grid and the OOD set), the key
+streams (the evaluation key of ``eval.seed``; the adaptation key of the run's seed), the V* oracles
+(``oracles``: ``eval.oracle``, the zero action, the MPC oracle where ``eval.mpc_samples`` > 0), the
+adaptation budgets and the evaluators. ``evaluate`` computes for each test set
+- V*: the best known return (``best_known_return``) of the oracles (cached) and the evaluated
+  references, the floor and the planner; gaps also count the method's own return;
 - the policy evaluator: a fresh policy adapted on the run's final model per task (zero-shot, then the
   few-shot budgets), with ``eval.adapt_seeds`` adaptation seeds: a task's return is their mean, their
   spread is reported; its curve (batch return per TRPO update, real return at a few update counts);
-- the adaptation floor (``eval.floor``): the same adaptation, same budget, on the true dynamics; the
-  gap it leaves is what adaptation alone costs. It does not depend on the run: cached like the oracle;
+- the adaptation floor (``eval.floor``; ``oracles.floor``): the same adaptation on the true dynamics;
 - the model planner (``eval.model_planner``): the trajectory oracle's optimiser through the learned
-  model, its plans executed on the true system from the same start states. Deterministic given the
-  model, and free of adaptation noise: its gap belongs to the model alone.
+  model, its plans executed on the true system from the same start states: its gap is the model's.
 ``evaluate_state`` turns that into eval.csv, eval_table.{csv,md}, the heat maps and the summary.
 """
 from __future__ import annotations
 
-import functools
+import dataclasses
 import os
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from admrl_jax import plots
-from admrl_jax.evaluation import best_known_return, few_shot, gap_summary, zero_shot
-from admrl_jax.oracle import cached_oracle, model_planner, zero_action_returns
-from admrl_jax.oracle_budgets import floor_budget, mpc_budget, oracle_budget
-from admrl_jax.rollout import model_step_fn
+from admrl_jax import plots, tables
+from admrl_jax.evaluation import Evaluator, best_known_return, few_shot, gap_rows, reference_rows, zero_shot
+from admrl_jax.oracles import OracleSettings, build_oracles, eval_stream
+from admrl_jax.oracles.cache import cached_oracle
+from admrl_jax.oracles.floor import AdaptationFloor
+from admrl_jax.oracles.trajectory import model_planner_fn
 
 # Families whose true dynamics are cheap, deterministic and differentiable (pure JAX): "auto" turns the
 # floor (adaptation on the true system at the evaluator's budget) and the model planner on for them.
 ANALYTIC_FAMILIES = ("point_mass",)
+ADAPT_STREAM = 10_000   # the run's key folded with this: the policy evaluator's adaptation key
 
 
 def switched_on(value: str, family) -> bool:
@@ -39,12 +44,24 @@ def switched_on(value: str, family) -> bool:
   return value == "on" or (value == "auto" and family.name in ANALYTIC_FAMILIES)
 
 
-@functools.lru_cache(maxsize=4)
-def _planner_fn(learner, episodes: int, iters: int):
-  """Jitted model planner (model state, psis, eval key) -> (real [G], predicted [G], curve [C, G])."""
-  family, model = learner.family, learner.model
-  return jax.jit(lambda ms, psis, key: model_planner(family, model_step_fn(model, ms, family.env), psis, key,
-                                                     episodes, iters))
+def make_test_sets(box, eval_key: jax.Array, grid_points: int, grid_points_3d: tuple, random_tasks: int,
+              ood_fraction: float) -> dict[str, jax.Array]:
+  """{"in_box": the box's test tasks (grid, or random and corner tasks in higher dimensions),
+  "ood": those of the box widened by ``ood_fraction`` per side that lie outside the box}."""
+  key = eval_stream(eval_key, "test_tasks")
+  sets = {}
+  for name, b in (("in_box", box), ("ood", box.widened(ood_fraction))):
+    sets[name] = b.test_tasks(key, grid_points, tuple(grid_points_3d), random_tasks)
+  inside = jnp.all((sets["ood"] >= jnp.asarray(box.lo)) & (sets["ood"] <= jnp.asarray(box.hi)), axis=1)
+  sets["ood"] = sets["ood"][~np.asarray(inside)]
+  return sets
+
+
+class OracleRun(NamedTuple):
+  v: np.ndarray        # [G]
+  curve: np.ndarray    # [C, G]
+  hit: bool            # loaded from the cache
+  seconds: float
 
 
 def _seed_std(returns: np.ndarray) -> np.ndarray:
@@ -52,208 +69,202 @@ def _seed_std(returns: np.ndarray) -> np.ndarray:
   return np.std(returns, axis=0, ddof=1) if returns.shape[0] > 1 else np.full(returns.shape[1], np.nan)
 
 
-def evaluate(config, loop, evaluator, state, log=print):
-  """Per test set: V*, the policy evaluator's returns (zero-shot and few-shot; mean and std over
-  ``eval.adapt_seeds``), its curve, and where switched on the floor and the model planner.
-
-  The start states, the oracle and the floor use ``eval.seed`` (the same for every run, so they are
-  cached once and gaps compare across seeds and methods); the policy evaluator's adaptation uses the
-  run's seed. V* is the best known return (``best_known_return``); gaps also count the method's own.
-  """
-  family, e = loop.family, config.eval
-  eval_key = jax.random.key(e.seed)
-  k_adapt = jax.random.fold_in(jax.random.key(config.seed), 10_000)
-  boxes = {"in_box": family.box, "ood": family.box.widened(e.ood_fraction)}
-  results = {}
-  for name, box in boxes.items():
-    psis = box.test_tasks(jax.random.fold_in(eval_key, 2), e.grid_points, tuple(e.grid_points_3d), e.random_tasks)
-    if name == "ood":  # the OOD test set: the widened box's grid points outside the training box
-      inside = jnp.all((psis >= jnp.asarray(family.box.lo)) & (psis <= jnp.asarray(family.box.hi)), axis=1)
-      psis = psis[~np.asarray(inside)]
-    log(f"evaluating {psis.shape[0]} {name} tasks: V* oracle ({e.oracle}, {e.oracle_iters} steps; loaded if "
-        f"cached), then adaptation on the model ({e.adapt_seeds} seeds)")
-    timed = lambda what, t0, hit: log(f"{what} on {psis.shape[0]} {name} tasks: {'cached' if hit else 'computed'} "
-                                      f"in {time.perf_counter() - t0:.1f} s")
-    t0 = time.perf_counter()
-    v_star, curve, hit = cached_oracle(family, psis, eval_key, *oracle_budget(config, evaluator, psis, eval_key),
-                                       e.oracle_cache)
-    timed("oracle V*", t0, hit)
-    candidates = {f"the {e.oracle} oracle": v_star,
-                  "the zero action": jax.jit(lambda p, k: zero_action_returns(family, p, k, e.episodes))(psis, eval_key)}
-    if e.mpc_samples:
-      t0 = time.perf_counter()
-      candidates["the MPC oracle"], _, hit = cached_oracle(family, psis, eval_key,
-                                                           *mpc_budget(config, family, psis, eval_key), e.oracle_cache)
-      timed("MPC oracle", t0, hit)
-    res = {"psi": np.asarray(psis), "oracle_curve": np.asarray(curve).mean(axis=1)}
-    if switched_on(e.floor, family):
-      t0 = time.perf_counter()
-      returns, floor_curve, hit = cached_oracle(family, psis, eval_key,
-                                                *floor_budget(config, evaluator, psis, eval_key), e.oracle_cache)
-      timed(f"adaptation floor ({e.adapt_updates} updates on the true dynamics)", t0, hit)
-      returns = np.asarray(returns)
-      res["floor"] = {"return": returns.mean(axis=0), "std": _seed_std(returns),
-                      "curve": np.asarray(floor_curve).mean(axis=1)}
-      candidates["the adaptation floor"] = res["floor"]["return"]
-    if switched_on(e.model_planner, family):
-      t0 = time.perf_counter()
-      real, predicted, plan_curve = _planner_fn(evaluator.learner, e.episodes, e.oracle_iters)(
-          state.model, psis, eval_key)
-      res["planner"] = {"return": np.asarray(real), "predicted": np.asarray(predicted),
-                        "curve": np.asarray(plan_curve).mean(axis=1)}
-      timed("model planner", t0, False)
-      candidates["the model planner"] = res["planner"]["return"]
-    t0 = time.perf_counter()
-    returns, batch, real = zero_shot(evaluator, state.model, psis, k_adapt, eval_key, e.adapt_seeds)
-    by_seed = {"zero_shot": returns}
-    res["curve"] = {"batch": batch.mean(axis=(0, 1)), "real": real.mean(axis=(0, 1))}
-    for episodes in e.few_shot_episodes:
-      by_seed[f"few_shot_{episodes * family.env.horizon}"] = few_shot(
-          evaluator, state.model, state.buffer, psis, k_adapt, eval_key, e.adapt_seeds, episodes)
-    log(f"policy evaluator on {psis.shape[0]} {name} tasks: {time.perf_counter() - t0:.1f} s")
-    res["returns"] = {b: r.mean(axis=0) for b, r in by_seed.items()}
-    res["return_std"] = {b: _seed_std(r) for b, r in by_seed.items()}
-    res["v_star"] = best_known_return(candidates, log=lambda line: log(f"{name}: {line}"))
-    results[name] = res
-  return results
-
-
-def gap_rows(results: dict) -> list[dict]:
-  """One row per (test set, budget) of the policy evaluator: worst-case, mean and CVaR-10% gap; adds
-  gaps to results (``reference_rows`` does the same for the floor and the planner)."""
-  rows = []
-  for name, res in results.items():
-    for budget, returns in res["returns"].items():
-      try:
-        gaps = gap_summary(returns, res["v_star"])
-      except FloatingPointError as err:
-        raise FloatingPointError(f"evaluation of the {name} set, budget {budget}: {err}") from err
-      res.setdefault("gaps", {})[budget] = gaps["gaps"]
-      rows.append({"set": name, "budget": budget, **{k: v for k, v in gaps.items() if k != "gaps"}})
-  return rows
-
-
-def reference_rows(results: dict) -> list[dict]:
-  """Rows of the floor and the planner (budget "floor", "planner") where they ran; adds their gaps."""
-  rows = []
-  for name, res in results.items():
-    for ref in ("floor", "planner"):
-      if ref in res:
-        try:
-          gaps = gap_summary(res[ref]["return"], res["v_star"])
-        except FloatingPointError as err:
-          raise FloatingPointError(f"evaluation of the {name} set, {ref}: {err}") from err
-        res[ref]["gaps"] = gaps.pop("gaps")
-        rows.append({"set": name, "budget": ref, **gaps})
-  return rows
-
-
-EVAL_CSV_COLUMNS = ("set", "budget", "psi", "v_star", "return", "gap", "return_std", "floor_return", "floor_std",
-                    "floor_gap", "planner_return", "planner_gap")
-
-
-def write_eval_files(out_dir: str, results: dict, rows: list[dict]) -> None:
-  """eval.csv (per test task and budget; the floor and planner columns are per task, repeated on
-  every budget's row, empty where they did not run, return_std empty for one seed), and
-  eval_table.csv / eval_table.md (per set and budget, the floor and the planner as budgets)."""
-  os.makedirs(out_dir, exist_ok=True)
-  fmt = lambda x: "" if x is None or not np.isfinite(x) else f"{x:.3f}"
-  with open(os.path.join(out_dir, "eval.csv"), "w") as fh:
-    fh.write(",".join(EVAL_CSV_COLUMNS) + "\n")
-    for name, res in results.items():
-      g = len(res["v_star"])
-      col = lambda ref, key: res[ref][key] if ref in res else [None] * g
-      refs = list(zip(col("floor", "return"), col("floor", "std"), col("floor", "gaps"),
-                      col("planner", "return"), col("planner", "gaps")))
-      for budget, returns in res["returns"].items():
-        for i, (psi, v, r, gap, std) in enumerate(zip(res["psi"], res["v_star"], returns, res["gaps"][budget],
-                                                      res["return_std"][budget])):
-          fh.write(",".join([name, budget, " ".join(f"{x:.3f}" for x in psi)]
-                            + [fmt(x) for x in (v, r, gap, std, *refs[i])]) + "\n")
-  columns = ("set", "budget", "worst_case_gap", "mean_gap", "cvar10_gap")
-  with open(os.path.join(out_dir, "eval_table.csv"), "w") as fh:
-    fh.write(",".join(columns) + "\n")
-    fh.writelines(",".join(str(r[c]) for c in columns) + "\n" for r in rows)
-  with open(os.path.join(out_dir, "eval_table.md"), "w") as fh:
-    fh.write("| set | budget | worst-case gap | mean gap | CVaR-10% gap |\n|---|---|---|---|---|\n")
-    fh.writelines(f"| {r['set']} | {r['budget']} | {r['worst_case_gap']:.2f} | {r['mean_gap']:.2f} | "
-                  f"{r['cvar10_gap']:.2f} |\n" for r in rows)
-
-
 def _finite_or_none(x) -> float | None:
   return float(x) if np.isfinite(x) else None
 
 
-def evaluate_state(config, loop, evaluator, state, history: list, out_dir: str, log=print) -> dict:
-  """Evaluate a MetaState and write eval.csv, eval_table.{csv,md} and the heat maps into out_dir.
+@dataclasses.dataclass(frozen=True, eq=False)
+class EvaluationProtocol:
+  """Everything the evaluation of a run (or of V* alone) needs, with the config's numbers in it."""
 
-  Returns the summary: the policy evaluator's zero-shot gaps (worst case, mean, CVaR-10%, OOD worst
-  case) and seed spread, the floor's and the planner's gaps beside them (None where they did not run),
-  the curves of the oracle, the adaptation and the planner, and the per-(set, budget) tables.
-  """
-  t0 = time.perf_counter()
-  results = evaluate(config, loop, evaluator, state, log)
-  rows, refs = gap_rows(results), reference_rows(results)
-  write_eval_files(out_dir, results, rows + refs)
-  pick = lambda s, b: next((r for r in rows + refs if r["set"] == s and r["budget"] == b), None)
-  in_box, ood, res = pick("in_box", "zero_shot"), pick("ood", "zero_shot"), results["in_box"]
-  std = res["return_std"]["zero_shot"]
-  summary = {
-      "method": config.method, "family": config.family, "seed": config.seed,
-      "worst_case_gap": in_box["worst_case_gap"], "mean_gap": in_box["mean_gap"],
-      "cvar10_gap": in_box["cvar10_gap"], "ood_worst_case_gap": ood["worst_case_gap"],
-      "adapt_seeds": config.eval.adapt_seeds,
-      "adapt_seed_std_mean": _finite_or_none(np.mean(std)), "adapt_seed_std_max": _finite_or_none(np.max(std)),
-  }
-  for ref in ("floor", "planner"):
-    inside, outside = pick("in_box", ref), pick("ood", ref)
-    for field in ("worst_case_gap", "mean_gap", "cvar10_gap"):
-      summary[f"{ref}_{field}"] = inside[field] if inside else None
-    summary[f"{ref}_ood_worst_case_gap"] = outside["worst_case_gap"] if outside else None
-  if "floor" in res:
-    summary["floor_adapt_seed_std_mean"] = _finite_or_none(np.mean(res["floor"]["std"]))
-    summary["floor_adapt_seed_std_max"] = _finite_or_none(np.max(res["floor"]["std"]))
-  curve_updates = evaluator.curve_updates
-  curve = {"updates": list(range(1, evaluator.adapt_updates + 1)),
-           "model_batch_return": res["curve"]["batch"].tolist(),
-           "real_return_updates": curve_updates, "real_return": res["curve"]["real"].tolist(),
-           "real_return_last_segment_gain": float(res["curve"]["real"][-1] - res["curve"]["real"][-2])}
-  if "floor" in res:
-    curve.update(floor_real_return=res["floor"]["curve"].tolist(),
-                 floor_last_segment_gain=float(res["floor"]["curve"][-1] - res["floor"]["curve"][-2]))
-  summary.update({
-      "adaptation_curve": curve,
-      "real_env_steps": int(state.real_steps), "iterations": int(state.iteration),
-      "eval_time_s": time.perf_counter() - t0, "table": rows, "reference_table": refs,
-      "oracle_curve_in_box": res["oracle_curve"].tolist(),
-  })
-  if "planner" in res:
-    summary["planner_curve_in_box"] = res["planner"]["curve"].tolist()
-    summary["planner_predicted_mean_return"] = float(np.mean(res["planner"]["predicted"]))
-    summary["planner_mean_return"] = float(np.mean(res["planner"]["return"]))
-  _heat_maps(config, loop, state, history, res, summary, out_dir)
-  return summary
+  evaluator: Evaluator         # the policy evaluator: adaptation updates, episodes, few-shot rounds
+  test_sets: dict              # name -> psis [G, k]
+  eval_key: jax.Array          # eval.seed: start states, oracles, floor (the same for every run)
+  adapt_key: jax.Array         # the run's seed: the policy evaluator's adaptation
+  oracles: tuple               # V* oracles, the main one first (``oracles.ORACLES``)
+  adapt_seeds: int
+  few_shot_episodes: tuple
+  floor: AdaptationFloor | None
+  planner_iters: int           # the model planner's Adam steps; 0: off
+  cache_dir: str
+  method: str = ""
+  family_name: str = ""
+  seed: int = 0
+  grid_points: int = 7
+  grid_points_3d: tuple = (5, 5, 3)
+
+  @classmethod
+  def from_config(cls, config, evaluator: Evaluator) -> "EvaluationProtocol":
+    """The protocol of a (validated) config for the policy evaluator ``build(config)`` made: the only
+    place that reads the config's eval section (and the run's method, family and seed)."""
+    e, family = config.eval, evaluator.learner.family
+    eval_key = jax.random.key(e.seed)
+    settings = OracleSettings(
+        episodes=e.episodes, iters=e.oracle_iters, episodes_per_update=e.oracle_episodes, gamma=e.oracle_gamma,
+        lam=e.oracle_lam, mpc_samples=e.mpc_samples, mpc_plan_horizon=e.mpc_plan_horizon, mpc_sigma=e.mpc_sigma,
+        mpc_knot_every=e.mpc_knot_every)
+    names = [e.oracle, "zero_action"] + (["mpc"] if e.mpc_samples else [])
+    return cls(evaluator=evaluator, eval_key=eval_key,
+               test_sets=make_test_sets(family.box, eval_key, e.grid_points, e.grid_points_3d, e.random_tasks,
+                                        e.ood_fraction),
+               adapt_key=jax.random.fold_in(jax.random.key(config.seed), ADAPT_STREAM),
+               oracles=build_oracles(names, settings, evaluator.learner), adapt_seeds=e.adapt_seeds,
+               few_shot_episodes=tuple(e.few_shot_episodes),
+               floor=AdaptationFloor.of(evaluator, e.adapt_seeds) if switched_on(e.floor, family) else None,
+               planner_iters=e.oracle_iters if switched_on(e.model_planner, family) else 0,
+               cache_dir=e.oracle_cache, method=config.method, family_name=config.family, seed=config.seed,
+               grid_points=e.grid_points, grid_points_3d=tuple(e.grid_points_3d))
+
+  @property
+  def family(self):
+    return self.evaluator.learner.family
+
+  def oracle_returns(self, psis: jax.Array) -> dict[str, OracleRun]:
+    """Every oracle's return on psis [G, k] (through the cache), by oracle name."""
+    runs = {}
+    for oracle in self.oracles:
+      t0 = time.perf_counter()
+      v, curve, hit = cached_oracle(oracle, self.family, psis, self.eval_key, self.cache_dir)
+      runs[oracle.name] = OracleRun(v, curve, hit, time.perf_counter() - t0)
+    return runs
+
+  def evaluate_set(self, name: str, psis: jax.Array, state, log=print) -> dict:
+    """One test set: V* (and its candidates), the policy evaluator's returns (zero-shot and few-shot;
+    mean and std over adaptation seeds) and curve, and where switched on the floor and the planner."""
+    n, family, ev = psis.shape[0], self.family, self.evaluator
+    log(f"evaluating {n} {name} tasks: V* oracles ({', '.join(o.name for o in self.oracles)}; loaded if "
+        f"cached), then adaptation on the model ({self.adapt_seeds} seeds)")
+    timed = lambda what, seconds, hit: log(f"{what} on {n} {name} tasks: {'cached' if hit else 'computed'} "
+                                           f"in {seconds:.1f} s")
+    found = self.oracle_returns(psis)
+    for oracle in self.oracles:
+      if oracle.cached:
+        timed(oracle.label, found[oracle.name].seconds, found[oracle.name].hit)
+    candidates = {oracle.label: found[oracle.name].v for oracle in self.oracles}
+    res = {"psi": np.asarray(psis), "oracle_curve": np.asarray(found[self.oracles[0].name].curve).mean(axis=1)}
+    if self.floor is not None:
+      t0 = time.perf_counter()
+      returns, floor_curve, hit = cached_oracle(self.floor, family, psis, self.eval_key, self.cache_dir)
+      timed(f"adaptation floor ({ev.adapt_updates} updates on the true dynamics)", time.perf_counter() - t0, hit)
+      returns = np.asarray(returns)
+      res["floor"] = {"return": returns.mean(axis=0), "std": _seed_std(returns),
+                      "curve": np.asarray(floor_curve).mean(axis=1)}
+      candidates[self.floor.label] = res["floor"]["return"]
+    if self.planner_iters:
+      t0 = time.perf_counter()
+      real, predicted, plan_curve = model_planner_fn(ev.learner, ev.n_episodes, self.planner_iters)(
+          state.model, psis, self.eval_key)
+      res["planner"] = {"return": np.asarray(real), "predicted": np.asarray(predicted),
+                        "curve": np.asarray(plan_curve).mean(axis=1)}
+      timed("model planner", time.perf_counter() - t0, False)
+      candidates["the model planner"] = res["planner"]["return"]
+    t0 = time.perf_counter()
+    returns, batch, real = zero_shot(ev, state.model, psis, self.adapt_key, self.eval_key, self.adapt_seeds)
+    by_seed = {"zero_shot": returns}
+    res["curve"] = {"batch": batch.mean(axis=(0, 1)), "real": real.mean(axis=(0, 1))}
+    for episodes in self.few_shot_episodes:
+      by_seed[f"few_shot_{episodes * family.env.horizon}"] = few_shot(
+          ev, state.model, state.buffer, psis, self.adapt_key, self.eval_key, self.adapt_seeds, episodes)
+    log(f"policy evaluator on {n} {name} tasks: {time.perf_counter() - t0:.1f} s")
+    res["returns"] = {b: r.mean(axis=0) for b, r in by_seed.items()}
+    res["return_std"] = {b: _seed_std(r) for b, r in by_seed.items()}
+    res["v_star"] = best_known_return(candidates, log=lambda line: log(f"{name}: {line}"))
+    return res
+
+  def evaluate(self, state, log=print) -> dict:
+    """``evaluate_set`` of every test set: {set name: results}."""
+    return {name: self.evaluate_set(name, psis, state, log) for name, psis in self.test_sets.items()}
+
+  def evaluate_state(self, state, history: list, out_dir: str, log=print) -> dict:
+    """Evaluate a MetaState and write eval.csv, eval_table.{csv,md} and the heat maps into out_dir.
+
+    Returns the summary: the policy evaluator's zero-shot gaps (worst case, mean, CVaR-10%, OOD worst
+    case) and seed spread, the floor's and the planner's gaps beside them (None where they did not run),
+    the curves of the oracle, the adaptation and the planner, and the per-(set, budget) tables.
+    """
+    t0 = time.perf_counter()
+    results = self.evaluate(state, log)
+    rows, refs = gap_rows(results), reference_rows(results)
+    write_eval_files(out_dir, results, rows + refs)
+    pick = lambda s, b: next((r for r in rows + refs if r["set"] == s and r["budget"] == b), None)
+    in_box, ood, res = pick("in_box", "zero_shot"), pick("ood", "zero_shot"), results["in_box"]
+    std = res["return_std"]["zero_shot"]
+    summary = {
+        "method": self.method, "family": self.family_name, "seed": self.seed,
+        "worst_case_gap": in_box["worst_case_gap"], "mean_gap": in_box["mean_gap"],
+        "cvar10_gap": in_box["cvar10_gap"], "ood_worst_case_gap": ood["worst_case_gap"],
+        "adapt_seeds": self.adapt_seeds,
+        "adapt_seed_std_mean": _finite_or_none(np.mean(std)), "adapt_seed_std_max": _finite_or_none(np.max(std)),
+    }
+    for ref in ("floor", "planner"):
+      inside, outside = pick("in_box", ref), pick("ood", ref)
+      for field in ("worst_case_gap", "mean_gap", "cvar10_gap"):
+        summary[f"{ref}_{field}"] = inside[field] if inside else None
+      summary[f"{ref}_ood_worst_case_gap"] = outside["worst_case_gap"] if outside else None
+    if "floor" in res:
+      summary["floor_adapt_seed_std_mean"] = _finite_or_none(np.mean(res["floor"]["std"]))
+      summary["floor_adapt_seed_std_max"] = _finite_or_none(np.max(res["floor"]["std"]))
+    ev = self.evaluator
+    curve = {"updates": list(range(1, ev.adapt_updates + 1)),
+             "model_batch_return": res["curve"]["batch"].tolist(),
+             "real_return_updates": ev.curve_updates, "real_return": res["curve"]["real"].tolist(),
+             "real_return_last_segment_gain": float(res["curve"]["real"][-1] - res["curve"]["real"][-2])}
+    if "floor" in res:
+      curve.update(floor_real_return=res["floor"]["curve"].tolist(),
+                   floor_last_segment_gain=float(res["floor"]["curve"][-1] - res["floor"]["curve"][-2]))
+    summary.update({
+        "adaptation_curve": curve,
+        "real_env_steps": int(state.real_steps), "iterations": int(state.iteration),
+        "eval_time_s": time.perf_counter() - t0, "table": rows, "reference_table": refs,
+        "oracle_curve_in_box": res["oracle_curve"].tolist(),
+    })
+    if "planner" in res:
+      summary["planner_curve_in_box"] = res["planner"]["curve"].tolist()
+      summary["planner_predicted_mean_return"] = float(np.mean(res["planner"]["predicted"]))
+      summary["planner_mean_return"] = float(np.mean(res["planner"]["return"]))
+    if self.family.task_dim in (2, 3):
+      plots.gap_maps(out_dir, res, summary, f"{self.method} on {self.family_name}, iteration {int(state.iteration)}",
+                     self.family_name, self.adapt_seeds, self.grid_points, self.grid_points_3d,
+                     np.asarray([row["psi"] for row in history]) if history else None)
+    return summary
 
 
-def _heat_maps(config, loop, state, history, res, summary, out_dir) -> None:
-  """gap_heatmap.png: the planner's gap where it ran (then gap_policy_heatmap.png holds the policy
-  evaluator's), otherwise the policy evaluator's; gap_floor_heatmap.png: the floor's. One colour scale."""
-  if loop.family.task_dim not in (2, 3):
-    return
-  head = f"{config.method} on {config.family}, iteration {int(state.iteration)}"
-  policy = (res["gaps"]["zero_shot"], f"{head}: zero-shot policy gap, mean of {config.eval.adapt_seeds} "
-            f"adaptation seeds (worst {summary['worst_case_gap']:.1f}, mean {summary['mean_gap']:.1f})")
-  maps = {"gap_heatmap.png": policy}
-  if "planner" in res:
-    maps = {"gap_heatmap.png": (res["planner"]["gaps"], f"{head}: model-planner gap (plans through the model, "
-            f"run on the true system; worst {summary['planner_worst_case_gap']:.1f}, "
-            f"mean {summary['planner_mean_gap']:.1f})"), "gap_policy_heatmap.png": policy}
-  if "floor" in res:
-    maps["gap_floor_heatmap.png"] = (res["floor"]["gaps"], f"{config.family}: adaptation floor (the same "
-                                     f"adaptation on the true dynamics; worst {summary['floor_worst_case_gap']:.1f}, "
-                                     f"mean {summary['floor_mean_gap']:.1f})")
-  vmax = max(float(np.max(g)) for g, _ in maps.values())
-  path = np.asarray([row["psi"] for row in history]) if history else None
-  for name, (gaps, title) in maps.items():
-    plots.gap_map(os.path.join(out_dir, name), res["psi"], gaps, config.eval.grid_points,
-                  tuple(config.eval.grid_points_3d), title, task_path=path, vmin=0.0, vmax=vmax)
+def evaluate(config, loop, evaluator, state, log=print) -> dict:
+  """``EvaluationProtocol.evaluate`` of a config's protocol (the outer loop is not needed)."""
+  return EvaluationProtocol.from_config(config, evaluator).evaluate(state, log)
+
+
+_NUMBER = tables.fixed_or_blank(3)
+EVAL_CSV = tuple(tables.Column(k) for k in ("set", "budget", "psi")) + tuple(
+    tables.Column(k, csv=_NUMBER) for k in ("v_star", "return", "gap", "return_std", "floor_return", "floor_std",
+                                           "floor_gap", "planner_return", "planner_gap"))
+EVAL_CSV_COLUMNS = tuple(c.key for c in EVAL_CSV)
+_GAP = tables.fixed(2)
+EVAL_TABLE = (tables.Column("set"), tables.Column("budget"), tables.Column("worst_case_gap", "worst-case gap", _GAP),
+              tables.Column("mean_gap", "mean gap", _GAP), tables.Column("cvar10_gap", "CVaR-10% gap", _GAP))
+
+
+def eval_csv_rows(results: dict) -> list[dict]:
+  """eval.csv's rows: per test set, budget and task (the floor and planner columns per task, repeated
+  on every budget's row, None where they did not run)."""
+  rows = []
+  for name, res in results.items():
+    g = len(res["v_star"])
+    col = lambda ref, key: res[ref][key] if ref in res else [None] * g
+    refs = list(zip(col("floor", "return"), col("floor", "std"), col("floor", "gaps"),
+                    col("planner", "return"), col("planner", "gaps")))
+    for budget, returns in res["returns"].items():
+      for i, psi in enumerate(res["psi"]):
+        numbers = (res["v_star"][i], returns[i], res["gaps"][budget][i], res["return_std"][budget][i], *refs[i])
+        rows.append({"set": name, "budget": budget, "psi": " ".join(f"{x:.3f}" for x in psi),
+                     **dict(zip(EVAL_CSV_COLUMNS[3:], numbers))})
+  return rows
+
+
+def write_eval_files(out_dir: str, results: dict, rows: list[dict]) -> None:
+  """eval.csv (``eval_csv_rows``; numbers at 3 decimals, empty where a reference did not run, and
+  return_std for one seed), and eval_table.csv / eval_table.md (per set and budget, the floor and the
+  planner as budgets)."""
+  os.makedirs(out_dir, exist_ok=True)
+  tables.write(EVAL_CSV, eval_csv_rows(results), csv_path=os.path.join(out_dir, "eval.csv"))
+  tables.write(EVAL_TABLE, rows, os.path.join(out_dir, "eval_table.md"), os.path.join(out_dir, "eval_table.csv"))

@@ -1,6 +1,7 @@
 """Figures: the gap heat map over a 2-D task box (slices of a 3-D one) with the adversary's task path on top."""
 from __future__ import annotations
 
+import os
 import textwrap
 
 import matplotlib
@@ -53,6 +54,28 @@ def gap_map(path: str, grid_psi: np.ndarray, gaps: np.ndarray, grid_points: int,
     gap_heatmap(path, grid_psi, gaps, grid_points, title, task_path, vmin, vmax)
   else:
     gap_heatmap_slices(path, grid_psi, gaps, tuple(grid_points_3d), title, task_path, vmin, vmax)
+
+
+def gap_maps(out_dir: str, res: dict, summary: dict, head: str, family_name: str, adapt_seeds: int,
+             grid_points: int, grid_points_3d: tuple, task_path: np.ndarray | None) -> None:
+  """A run's heat maps on one colour scale from one test set's results (``evaluation_protocol``):
+  gap_heatmap.png the planner's gap where it ran (then gap_policy_heatmap.png holds the policy
+  evaluator's), otherwise the policy evaluator's; gap_floor_heatmap.png the floor's."""
+  policy = (res["gaps"]["zero_shot"], f"{head}: zero-shot policy gap, mean of {adapt_seeds} "
+            f"adaptation seeds (worst {summary['worst_case_gap']:.1f}, mean {summary['mean_gap']:.1f})")
+  maps = {"gap_heatmap.png": policy}
+  if "planner" in res:
+    maps = {"gap_heatmap.png": (res["planner"]["gaps"], f"{head}: model-planner gap (plans through the model, "
+            f"run on the true system; worst {summary['planner_worst_case_gap']:.1f}, "
+            f"mean {summary['planner_mean_gap']:.1f})"), "gap_policy_heatmap.png": policy}
+  if "floor" in res:
+    maps["gap_floor_heatmap.png"] = (res["floor"]["gaps"], f"{family_name}: adaptation floor (the same "
+                                     f"adaptation on the true dynamics; worst {summary['floor_worst_case_gap']:.1f}, "
+                                     f"mean {summary['floor_mean_gap']:.1f})")
+  vmax = max(float(np.max(g)) for g, _ in maps.values())
+  for name, (gaps, title) in maps.items():
+    gap_map(os.path.join(out_dir, name), res["psi"], gaps, grid_points, tuple(grid_points_3d), title,
+            task_path=task_path, vmin=0.0, vmax=vmax)
 
 
 def gap_vs_samples(path: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> None:

@@ -1,7 +1,8 @@
-"""Rollouts by ``lax.scan`` for any step function: the real environment or the learned model."""
+"""Rollouts by ``lax.scan`` for any step function: the real environment or the learned model; the one
+termination-masked episode scan (``episode_scan``) and the evaluation's start states."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -13,30 +14,67 @@ StepFn = Callable[[Any, jax.Array], tuple[Any, Transition]]
 ActFn = Callable[[jax.Array, jax.Array], jax.Array]  # (obs [ds], key) -> action [da]
 
 
-def rollout(step_fn: StepFn, observe: Callable[[Any], jax.Array], act_fn: ActFn,
-            state0: Any, key: jax.Array, horizon: int) -> Transition:
-  """One trajectory of ``horizon`` steps from ``state0``: Transition leaves [T, ...].
+class EpisodeCarry(NamedTuple):
+  """The carry of ``episode_scan``."""
+
+  state: Any              # env state (or observation, on a learned model)
+  dead: jax.Array         # [] bool: an earlier step terminated
+  frozen_obs: jax.Array   # the observation repeated after the termination
+  inner: Any              # the controller's own carry (e.g. MPC's nominal plan)
+
+
+class Episode(NamedTuple):
+  """What ``episode_scan`` returns."""
+
+  traj: Transition        # leaves [T, ...], masked after the first termination
+  outs: Any               # the controller's outputs [T, ...]
+  rewards: Any            # [T] the reward's value per step, 0 after the terminating step (None: no reward)
+
+
+def episode_scan(step_fn: StepFn, observe: Callable[[Any], jax.Array], control, state0: Any, xs: Any,
+                 carry0: Any = (), reward: Callable[[Transition], jax.Array] | None = None) -> Episode:
+  """The termination-masked episode, the one scan behind every rollout, plan score and MPC episode.
+
+  ``lax.scan`` over xs (leading axis [T]): ``control(state, obs, carry, x) -> (action, carry, out)``
+  picks the action (a policy reads obs; a planner may read the state itself), then
+  ``step_fn(state, action) -> (state, Transition)``; ``reward(transition) -> []`` (optional) is
+  taken per step, up to and including the terminating step (a return is ``sum(rewards)``; from a
+  stored trajectory the same sum is ``adapt.episode_returns``).
 
   After the first termination the steps repeat the terminal observation with done = 1 (zero c
-  and f), so masked steps stay finite: a learned model rolled past a fall, or physics past a
-  crash, can diverge, and inf * 0 in a masked sum would be NaN. Only the observation is frozen;
-  the state (for Brax, the whole physics state) steps on and is discarded, which is cheaper than
-  selecting every one of its leaves at every step.
+  and f) and reward 0, so masked steps stay finite: a learned model rolled past a fall, or physics
+  past a crash, can diverge, and inf * 0 in a masked sum would be NaN. Only the observation is
+  frozen; the state (for Brax, the whole physics state) steps on and is discarded, which is cheaper
+  than selecting every one of its leaves at every step.
   """
 
-  def body(carry, k):
-    state, dead, frozen_obs = carry
-    obs = jnp.where(dead, frozen_obs, observe(state))
-    action = act_fn(obs, k)
-    next_state, tr = step_fn(state, action)
+  def body(c: EpisodeCarry, x):
+    obs = jnp.where(c.dead, c.frozen_obs, observe(c.state))
+    action, inner, out = control(c.state, obs, c.inner, x)
+    next_state, tr = step_fn(c.state, action)
     repeat = Transition(obs, action, obs, jnp.zeros_like(tr.c), jnp.zeros_like(tr.f), jnp.ones_like(tr.done))
-    tr = jax.tree.map(lambda old, new: jnp.where(dead, old, new), repeat, tr)
-    frozen_obs = jnp.where(dead, frozen_obs, jnp.nan_to_num(tr.next_obs))
-    return (next_state, dead | (tr.done > 0), frozen_obs), tr
+    tr = jax.tree.map(lambda old, new: jnp.where(c.dead, old, new), repeat, tr)
+    r = None if reward is None else jnp.where(c.dead, 0.0, reward(tr))
+    frozen_obs = jnp.where(c.dead, c.frozen_obs, jnp.nan_to_num(tr.next_obs))
+    return EpisodeCarry(next_state, c.dead | (tr.done > 0), frozen_obs, inner), (tr, out, r)
 
-  obs0 = observe(state0)
-  _, traj = jax.lax.scan(body, (state0, jnp.zeros((), bool), obs0), jax.random.split(key, horizon))
-  return traj
+  carry = EpisodeCarry(state0, jnp.zeros((), bool), observe(state0), carry0)
+  _, (traj, outs, rewards) = jax.lax.scan(body, carry, xs)
+  return Episode(traj, outs, rewards)
+
+
+def rollout(step_fn: StepFn, observe: Callable[[Any], jax.Array], act_fn: ActFn,
+            state0: Any, key: jax.Array, horizon: int) -> Transition:
+  """One trajectory of ``horizon`` steps of the policy ``act_fn`` from ``state0``: Transition leaves
+  [T, ...], masked after the first termination (``episode_scan``)."""
+  policy = lambda state, obs, carry, k: (act_fn(obs, k), carry, None)
+  return episode_scan(step_fn, observe, policy, state0, jax.random.split(key, horizon)).traj
+
+
+def evaluation_starts(env, key: jax.Array, n_episodes: int):
+  """The evaluation's start states: env states with a leading axis [n_episodes] (every oracle, reference
+  and policy evaluation of a task averages these same episodes)."""
+  return jax.vmap(env.reset)(jax.random.split(key, n_episodes))
 
 
 def real_rollouts(env, act_fn: ActFn, key: jax.Array, n: int) -> Transition:

@@ -5,6 +5,7 @@ One tiny run (module fixture) compiles the policy evaluator, the floor and the p
 reuse those compiled functions (cached per evaluator in the process), so the module stays cheap.
 """
 import csv
+import dataclasses
 import json
 import os
 
@@ -13,10 +14,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from admrl_jax.config import build
-from admrl_jax.evaluation_protocol import EVAL_CSV_COLUMNS, _planner_fn
-from admrl_jax.oracle_budgets import floor_budget
-from admrl_jax.oracle import cached_oracle, model_planner, oracle_cache_path, trajectory_optimisation_oracle
+from admrl_jax import tables
+from admrl_jax.config import ConfigError, build
+from admrl_jax.evaluation_protocol import EVAL_CSV_COLUMNS, EvaluationProtocol
+from admrl_jax.oracles import ORACLES, Oracle, register
+from admrl_jax.oracles.cache import cached_oracle, oracle_cache_path
+from admrl_jax.oracles.trajectory import model_planner, model_planner_fn, trajectory_optimisation_oracle
 from admrl_jax.runner import train_and_evaluate
 from admrl_jax.cli import results_table
 from tests.tiny_config import get_config
@@ -76,8 +79,9 @@ def test_floor_leaves_a_non_negative_gap_and_is_cached_by_its_budget(tiny_run, t
   family, key = loop.family, jax.random.key(config.eval.seed)
   psis = family.box.grid(config.eval.grid_points)
   v_star, _ = trajectory_optimisation_oracle(family, psis, key, config.eval.episodes, config.eval.oracle_iters)
-  first = cached_oracle(family, psis, key, *floor_budget(config, evaluator, psis, key), str(tmp_path))
-  second = cached_oracle(family, psis, key, *floor_budget(config, evaluator, psis, key), str(tmp_path))
+  floor = EvaluationProtocol.from_config(config, evaluator).floor
+  first = cached_oracle(floor, family, psis, key, str(tmp_path))
+  second = cached_oracle(floor, family, psis, key, str(tmp_path))
   assert not first[2] and second[2]
   np.testing.assert_array_equal(first[0], second[0])
   np.testing.assert_array_equal(first[1], second[1])
@@ -93,9 +97,9 @@ def test_floor_leaves_a_non_negative_gap_and_is_cached_by_its_budget(tiny_run, t
   for field, value in (("adapt_updates", 2), ("adapt_seeds", 2)):
     other = _config(tmp_path)
     other.eval[field] = value
-    budget, _ = floor_budget(other, build(other)[1], psis, key)
+    budget = EvaluationProtocol.from_config(other, build(other)[1]).floor.budget
     assert oracle_cache_path(family, psis, key, budget, "c") != oracle_cache_path(
-        family, psis, key, floor_budget(config, evaluator, psis, key)[0], "c"), field
+        family, psis, key, floor.budget, "c"), field
 
 
 def test_planner_on_the_true_dynamics_reaches_v_star_and_an_unfitted_model_does_not(tiny_run):
@@ -114,7 +118,7 @@ def test_planner_on_the_true_dynamics_reaches_v_star_and_an_unfitted_model_does_
   np.testing.assert_allclose(real, v_star, atol=1e-3)
   np.testing.assert_allclose(predicted, real, atol=1e-3)        # the "model" is the truth
   assert curve.shape == (iters // 50, psis.shape[0])
-  plan = _planner_fn(evaluator.learner, episodes, iters)
+  plan = model_planner_fn(evaluator.learner, episodes, iters)
   unfitted = loop.init(jax.random.key(0)).model
   real_u, predicted_u, _ = plan(unfitted, psis, key)
   gaps = np.asarray(v_star) - np.asarray(real_u)
@@ -158,6 +162,83 @@ def test_results_table_recomputes_every_gap_against_the_shared_v_star(tmp_path):
   assert "| AdMRL (model planner) | 1 | 33.5 |" in text and "| MB-Unif | 1 | 5.0 |" in text, text
   assert "| adaptation floor (the same adaptation on the true dynamics) | - | 18.5 | 11.8 |" in text, text
   assert results_table._interval([1.0, 2.0, 3.0]) == "2.0 ± 2.5"   # t(0.975, 2) = 4.30, std 1, n 3
+
+
+@dataclasses.dataclass(frozen=True)
+class _ToyOracle(Oracle):
+  """A toy V* oracle: 1000 + psi[0] on every task (above anything the tiny run reaches)."""
+
+  name = "toy"
+  label = "the toy oracle"
+  episodes: int
+
+  @classmethod
+  def build(cls, settings, learner):
+    return cls(settings.episodes)
+
+  @property
+  def budget(self):
+    return {"kind": "toy", "episodes": self.episodes}
+
+  def __call__(self, family, psis, eval_key):
+    v = 1000.0 + psis[:, 0]
+    return v, v[None]
+
+
+def test_an_oracle_registered_by_name_becomes_the_configs_v_star(tiny_run, tmp_path):
+  """Adding an oracle is a class and one ``register`` line: eval.oracle then names it, the protocol
+  builds it from the evaluation's numbers, caches it by its budget, and V* takes it."""
+  register(_ToyOracle)
+  try:
+    config = _config(tmp_path / "cache")
+    config.eval.oracle, config.eval.floor, config.eval.model_planner = "toy", "off", "off"
+    loop, evaluator = build(config)                   # validation knows the new name
+    protocol = EvaluationProtocol.from_config(config, evaluator)
+    assert [o.name for o in protocol.oracles] == ["toy", "zero_action"] and protocol.oracles[0].episodes == 2
+    psis = protocol.test_sets["in_box"]
+    first, second = protocol.oracle_returns(psis), protocol.oracle_returns(psis)
+    assert not first["toy"].hit and second["toy"].hit and not second["zero_action"].hit   # zero action: uncached
+    lines = []
+    res = protocol.evaluate_set("in_box", psis, loop.init(jax.random.key(0)), log=lines.append)
+    np.testing.assert_allclose(res["v_star"], 1000.0 + np.asarray(psis)[:, 0], rtol=1e-6)
+    assert res["oracle_curve"].shape == (1,) and not any("beats" in line for line in lines), lines
+  finally:
+    del ORACLES["toy"]
+  with pytest.raises(ConfigError, match=r"eval.oracle: unknown value 'toy'; allowed: \['mpc', 'policy', "):
+    build(config)
+
+
+def test_the_config_picks_the_oracles_the_test_sets_and_the_key_streams():
+  """eval.oracle is the main oracle, the zero action always joins, MPC where eval.mpc_samples > 0; the
+  test sets are the in-box grid and the widened grid's tasks outside the box."""
+  config = get_config()
+  evaluator = build(config)[1]
+  protocol = EvaluationProtocol.from_config(config, evaluator)
+  assert [o.name for o in protocol.oracles] == ["trajectory", "zero_action"]
+  assert protocol.oracles[0].budget == {"kind": "trajectory", "iters": 100, "episodes": 2}   # the cache's key
+  assert protocol.floor is None and protocol.planner_iters == 0        # the tiny config switches them off
+  np.testing.assert_array_equal(protocol.test_sets["in_box"], evaluator.learner.family.box.grid(2))
+  assert protocol.test_sets["ood"].shape == (4, 2)                     # the widened 2 x 2 grid: all outside
+  config.eval.mpc_samples = 4
+  mpc = EvaluationProtocol.from_config(config, evaluator).oracles
+  assert [o.name for o in mpc] == ["trajectory", "zero_action", "mpc"] and mpc[2].samples == 4
+  other_seed = get_config()
+  other_seed.seed = 1
+  other = EvaluationProtocol.from_config(other_seed, evaluator)
+  np.testing.assert_array_equal(jax.random.key_data(other.eval_key), jax.random.key_data(protocol.eval_key))
+  assert not np.array_equal(jax.random.key_data(other.adapt_key), jax.random.key_data(protocol.adapt_key))
+  config.eval.oracle, config.eval.mpc_samples = "mpc", 0
+  with pytest.raises(ConfigError, match=r"^eval.oracle: 'mpc' needs candidate plans"):
+    build(config)
+
+
+def test_tables_write_markdown_and_csv_from_one_column_spec(tmp_path):
+  columns = [tables.Column("run"), tables.Column("gap", "worst gap", md=tables.fixed(2), csv=tables.fixed_or_blank(3))]
+  rows = [{"run": "a,b", "gap": 1.23456}, {"run": "c", "gap": float("nan")}]
+  tables.write(columns, rows, str(tmp_path / "t.md"), str(tmp_path / "t.csv"))
+  assert open(tmp_path / "t.md").read() == "| run | worst gap |\n|---|---|\n| a,b | 1.23 |\n| c | nan |\n"
+  with open(tmp_path / "t.csv") as fh:
+    assert list(csv.DictReader(fh)) == [{"run": "a,b", "gap": "1.235"}, {"run": "c", "gap": ""}]
 
 
 @pytest.mark.parametrize("field,value,message", [

@@ -7,10 +7,12 @@ import pytest
 from admrl_jax import replay
 from admrl_jax.dynamics import DynamicsModel
 from admrl_jax.envs import make_family
-from admrl_jax.oracle import open_loop_return, trajectory_optimisation_oracle, zero_action_returns
+from admrl_jax.oracles.trajectory import open_loop_return, trajectory_optimisation_oracle
+from admrl_jax.oracles.zero_action import zero_action_returns
 from admrl_jax.rollout import real_rollouts
-from admrl_jax.tasks import TaskBox
+from admrl_jax.tasks import TaskBox, TaskFamily
 from admrl_jax.trpo import TRPO
+from admrl_jax.types import Transition
 
 
 @pytest.fixture(scope="module")
@@ -184,12 +186,15 @@ def test_policy_oracle_improves_on_its_start_and_takes_the_best_policy_it_went_t
   final policy's sampled-action return."""
   from admrl_jax.config import build
   from admrl_jax.evaluation import Evaluator
-  from admrl_jax.policy_oracle import policy_optimisation_oracle
-  from admrl_jax.runner import oracle_learner
+  from admrl_jax.evaluation_protocol import EvaluationProtocol
+  from admrl_jax.oracles.policy import policy_optimisation_oracle
   from tests.tiny_config import get_config
   config = get_config()
+  config.eval.oracle = "policy"
   _, evaluator = build(config)
-  learner = oracle_learner(config, evaluator.learner)
+  oracle = EvaluationProtocol.from_config(config, evaluator).oracles[0]   # the config's numbers reach it
+  assert (oracle.name, oracle.iters, oracle.episodes_per_update) == ("policy", 100, config.eval.oracle_episodes)
+  learner = oracle.learner
   assert (learner.agent.gamma, learner.agent.lam) == (config.eval.oracle_gamma, config.eval.oracle_lam)
   psis = jnp.asarray([[1.0, -1.0], [0.0, 0.5]])
   v_star, curve = jax.jit(lambda p: policy_optimisation_oracle(learner, p, jax.random.key(1), jax.random.key(0),
@@ -217,7 +222,7 @@ def test_policy_oracle_improves_on_its_start_and_takes_the_best_policy_it_went_t
 
 
 def test_mpc_plan_noise_is_normal_at_its_knots_and_linear_between():
-  from admrl_jax.mpc_oracle import plan_noise
+  from admrl_jax.oracles.mpc import plan_noise
   key = jax.random.key(0)
   per_step = plan_noise(key, 4000, 10, 3, 0.5, knot_every=1)
   np.testing.assert_allclose(per_step, 0.5 * jax.random.normal(key, (4000, 11, 3))[:, :10], rtol=1e-6)
@@ -235,18 +240,57 @@ def test_mpc_oracle_is_a_real_policy_below_the_exact_optimum(family):
   """Predictive sampling on the true dynamics: its return is that of the actions it executed (a
   policy that exists, so a lower bound on V*), it does not exceed the exact trajectory optimum, and
   it recovers most of the way from doing nothing to that optimum at the corners."""
-  from admrl_jax.mpc_oracle import mpc_episode, sampling_mpc_oracle
-  from admrl_jax.oracle import evaluation_starts
+  from admrl_jax.oracles.mpc import mpc_episode, sampling_mpc_oracle
+  from admrl_jax.rollout import evaluation_starts
   psis = jnp.array([[-2.0, -2.0], [2.0, -2.0], [0.5, 1.0]])
   key = jax.random.key(3)
   v_mpc, per_start = jax.jit(lambda p: sampling_mpc_oracle(family, p, key, 2, plan_horizon=20, samples=64,
                                                            sigma=0.5))(psis)
   assert per_start.shape == (2, 3)
   np.testing.assert_allclose(v_mpc, per_start.mean(axis=0), rtol=1e-6)
-  s0 = jax.tree.map(lambda x: x[0], evaluation_starts(family, key, 2))
+  s0 = jax.tree.map(lambda x: x[0], evaluation_starts(family.env, key, 2))
   ret, actions = jax.jit(lambda p: mpc_episode(family, p, s0, jax.random.key(5), 20, 64, 0.5))(psis[0])
   np.testing.assert_allclose(ret, open_loop_return(family, s0, actions, psis[0]), rtol=1e-5)
   v_exact, _ = trajectory_optimisation_oracle(family, psis, key, n_episodes=2, iters=1500)
   zero = zero_action_returns(family, psis, key, 2)
   assert np.all(np.asarray(v_mpc) <= np.asarray(v_exact) + 1e-3 * np.abs(np.asarray(v_exact)))
   assert np.all(np.asarray(v_mpc - zero) >= 0.7 * np.asarray(v_exact - zero))
+
+
+class _FallingEnv:
+  """A 1-D toy env that terminates at its third step; after that its physics blows up (NaN features)."""
+
+  horizon, obs_dim, action_dim = 6, 1, 1
+
+  def reset(self, key):
+    return jnp.zeros(1)
+
+  def observe(self, state):
+    return state
+
+  def step(self, state, action):
+    nxt = state + 1.0
+    blown = nxt[0] > 3.0
+    c = jnp.where(blown, jnp.nan, 1.0 + 0.0 * action[0])
+    f = jnp.where(blown, jnp.inf, 0.0) * jnp.ones(1)
+    return nxt, Transition(state, action, jnp.where(blown, jnp.nan, nxt), c, f, (nxt[0] >= 3.0).astype(jnp.float32))
+
+
+def test_one_masked_episode_scan_serves_rollouts_plans_mpc_and_the_zero_action():
+  """Every return is the masked sum of ``rollout.episode_scan``: three alive steps (the terminating
+  one included) count, and the NaN physics after the fall reaches no return (open-loop plans and MPC
+  multiplied rewards by their own alive flag before, so a blow-up after a fall made them NaN)."""
+  from admrl_jax.adapt import episode_returns
+  from admrl_jax.oracles.mpc import mpc_episode
+  from admrl_jax.rollout import rollout
+  env = _FallingEnv()
+  fam = TaskFamily("falling", TaskBox((-1.0,), (1.0,)), lambda c, f, psi: c - jnp.sum(jnp.abs(f - psi), axis=-1), env)
+  psi, s0 = jnp.zeros(1), env.reset(None)
+  traj = rollout(env.step, env.observe, lambda obs, k: jnp.zeros(1), s0, jax.random.key(0), env.horizon)
+  np.testing.assert_array_equal(traj.done, [0, 0, 1, 1, 1, 1])
+  np.testing.assert_array_equal(traj.c, [1, 1, 1, 0, 0, 0])            # masked steps: zero c, f
+  assert float(episode_returns(fam, traj, psi)) == 3.0
+  assert float(open_loop_return(fam, s0, jnp.zeros((env.horizon, 1)), psi)) == 3.0
+  ret, actions = jax.jit(lambda p: mpc_episode(fam, p, s0, jax.random.key(1), 2, 4, 0.5))(psi)
+  assert float(ret) == 3.0 and actions.shape == (env.horizon, 1)
+  np.testing.assert_array_equal(zero_action_returns(fam, psi[None], jax.random.key(2), 2), [3.0])

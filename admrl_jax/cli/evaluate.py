@@ -14,8 +14,10 @@ import os
 
 from absl import app, flags
 
-from admrl_jax import plots, runner
+from admrl_jax import plots, tables
+from admrl_jax.evaluation_protocol import EvaluationProtocol
 from admrl_jax.logger import RunLogger
+from admrl_jax.run_dir import checkpoint_steps, load_run, restore_state
 from admrl_jax.cli.common import fail, start
 from admrl_jax.configs.default import get_config as default_config
 
@@ -26,14 +28,13 @@ _OUT = flags.DEFINE_string("out", None, "folder of the combined table and figure
                            "(default: <run_dir>/eval for one run, runs/eval-<time> for several)")
 
 
-
 def main(argv):
   start(argv)
   run_dirs = _RUN_DIRS.value or fail("--run_dir: give at least one run directory")
   for run_dir in run_dirs:
     if not os.path.exists(os.path.join(run_dir, "config.json")):
       fail(f"run_dir: {run_dir!r} holds no config.json; is it a run directory?")
-    if not runner.checkpoint_steps(run_dir):
+    if not checkpoint_steps(run_dir):
       fail(f"run_dir: {run_dir!r} holds no checkpoint yet")
   stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
   out = _OUT.value or (os.path.join(run_dirs[0], "eval") if len(run_dirs) == 1 else f"runs/eval-{stamp}")
@@ -41,14 +42,15 @@ def main(argv):
 
   rows, curves = [], {}
   for run_dir in run_dirs:
-    steps = runner.checkpoint_steps(run_dir)
+    steps = checkpoint_steps(run_dir)
     steps = steps if _CHECKPOINTS.value == "all" else steps[-1:]
     label = os.path.basename(os.path.normpath(run_dir))
-    config, loop, evaluator = runner.load_run(run_dir, default_config())  # built once: one compile for all checkpoints
+    config, loop, evaluator = load_run(run_dir, default_config())  # built once: one compile for all checkpoints
+    protocol = EvaluationProtocol.from_config(config, evaluator)
     for step in steps:
-      state, history = runner.restore_state(run_dir, loop, config.seed, step)
+      state, history = restore_state(run_dir, loop, config.seed, step)
       step_dir = os.path.join(run_dir, "eval", f"iteration_{step}")
-      summary = runner.evaluate_state(config, loop, evaluator, state, history, step_dir)
+      summary = protocol.evaluate_state(state, history, step_dir)
       with open(os.path.join(step_dir, "summary.json"), "w") as fh:
         json.dump(summary, fh, indent=2)
       for r in summary["table"]:
@@ -67,15 +69,10 @@ def main(argv):
             f"mean {summary['mean_gap']:.2f}, CVaR-10% {summary['cvar10_gap']:.2f}, "
             f"OOD worst {summary['ood_worst_case_gap']:.2f} ({summary['real_env_steps']} real steps)")
 
-  columns = ("run", "method", "seed", "iteration", "real_env_steps", "set", "budget", "worst_case_gap",
-             "mean_gap", "cvar10_gap")
-  with open(os.path.join(out, "eval_table.csv"), "w") as fh:
-    fh.write(",".join(columns) + "\n")
-    fh.writelines(",".join(str(r[c]) for c in columns) + "\n" for r in rows)
-  with open(os.path.join(out, "eval_table.md"), "w") as fh:
-    fh.write("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n")
-    fh.writelines("| " + " | ".join(f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in columns)
-                  + " |\n" for r in rows)
+  columns = [tables.Column(key, md=tables.floats_at(2)) for key in (
+      "run", "method", "seed", "iteration", "real_env_steps", "set", "budget", "worst_case_gap", "mean_gap",
+      "cvar10_gap")]
+  tables.write(columns, rows, os.path.join(out, "eval_table.md"), os.path.join(out, "eval_table.csv"))
   plots.gap_vs_samples(os.path.join(out, "worst_gap_vs_samples.png"),
                        {k: (v[0], v[1]) for k, v in curves.items()}, "worst-case gap vs real samples")
   print(f"wrote {out}/eval_table.md, eval_table.csv, worst_gap_vs_samples.png")

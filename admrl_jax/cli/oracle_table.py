@@ -3,21 +3,20 @@
   python -m experiments.oracle_table --config=experiments/configs/hopper_2d_cpu.py [--tasks=grid|corners]
                                     [--out=docs/figures]
 
-Runs the config's oracle (``eval.oracle``, budget ``eval.oracle_iters``) through the on-disk cache
-on one of two task sets:
+Runs the config's oracles (``EvaluationProtocol``: ``eval.oracle``, budget ``eval.oracle_iters``, and the
+others the evaluation runs) through the on-disk cache on one of two task sets:
   grid     the very set that evaluation uses (the 7 x 7 / 5 x 5 x 3 grid, or the random and corner
            tasks in higher dimensions), so either this command or a run's evaluation computes it and
            the other loads it;
   corners  only the box's corners (all of them up to 8, else 8 drawn at random) and its centre: the
            same oracle at a tenth of the grid's cost, for the table without a full evaluation.
-Prints a markdown table (V*, the MPC oracle's return if ``eval.mpc_samples`` > 0, the zero
-action's return on the same episodes -- the "do nothing" floor -- and the learning curve's last
-checkpoints, at every corner and the centre, then the set's mean) and writes
+Prints a markdown table (V*, the zero action's return on the same episodes -- the "do nothing" floor --,
+the MPC oracle's return if ``eval.mpc_samples`` > 0, and the learning curve's last checkpoints, at
+every corner and the centre, then the set's mean) and writes
 <out>/oracle_<family>.png (the curves, with MPC's returns as stars).
 """
 import itertools
 import os
-import time
 
 import jax
 import matplotlib
@@ -25,13 +24,14 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from admrl_jax import tables  # noqa: E402
 from admrl_jax.config import build  # noqa: E402
-from admrl_jax.oracle import cached_oracle, zero_action_returns  # noqa: E402
-from admrl_jax.runner import mpc_budget, oracle_budget  # noqa: E402
-from admrl_jax.cli.common import start  # noqa: E402
+from admrl_jax.evaluation_protocol import EvaluationProtocol  # noqa: E402
+from admrl_jax.oracles import eval_stream  # noqa: E402
+from admrl_jax.cli.common import run as run_main, start  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "ml-collections config file", lock_config=True)
 _TASKS = flags.DEFINE_enum("tasks", "grid", ["grid", "corners"], "the evaluation's in-box set, or corners and centre")
@@ -64,40 +64,33 @@ def main(argv):
   start(argv)
   config, e = _CONFIG.value, _CONFIG.value.eval
   _, evaluator = build(config)
-  family = evaluator.learner.family
-  eval_key = jax.random.key(e.seed)
+  protocol = EvaluationProtocol.from_config(config, evaluator)   # the evaluation's own oracles and test sets
+  family = protocol.family
   if _TASKS.value == "grid":
-    psis = family.box.test_tasks(jax.random.fold_in(eval_key, 2), e.grid_points, tuple(e.grid_points_3d),
-                                 e.random_tasks)   # exactly evaluation's in-box set: one cache entry for both
+    psis = protocol.test_sets["in_box"]   # exactly evaluation's in-box set: one cache entry for both
   else:
-    psis = jax.numpy.asarray(box_corners_and_centre(family.box, jax.random.fold_in(eval_key, 3)))
-  t0 = time.perf_counter()
-  v_star, curve, hit = cached_oracle(family, psis, eval_key, *oracle_budget(config, evaluator, psis, eval_key),
-                                     e.oracle_cache)
-  seconds = time.perf_counter() - t0
-  zero = np.asarray(jax.jit(lambda p, k: zero_action_returns(family, p, k, e.episodes))(psis, eval_key))
-  mpc = None
-  if e.mpc_samples:
-    t0 = time.perf_counter()
-    mpc, _, mpc_hit = cached_oracle(family, psis, eval_key, *mpc_budget(config, family, psis, eval_key), e.oracle_cache)
+    psis = jax.numpy.asarray(box_corners_and_centre(family.box, eval_stream(protocol.eval_key, "corners")))
+  found = protocol.oracle_returns(psis)
+  main_oracle, *others = protocol.oracles
+  v_star, curve, hit, seconds = found[main_oracle.name]
+  mpc = found.get("mpc")
+  if mpc is not None:
     print(f"MPC oracle ({e.mpc_samples} plans of {e.mpc_plan_horizon} steps, sigma {e.mpc_sigma}, "
-          f"knots every {e.mpc_knot_every} steps): "
-          f"{'cached' if mpc_hit else f'computed in {time.perf_counter() - t0:.0f} s'}")
+          f"knots every {e.mpc_knot_every} steps): {'cached' if mpc.hit else f'computed in {mpc.seconds:.0f} s'}")
+    mpc = mpc.v
   psis, every = np.asarray(psis), e.oracle_iters // curve.shape[0]
   steps = every * (1 + np.arange(curve.shape[0]))
   print(f"{config.family}: {e.oracle} oracle, {e.oracle_iters} updates, {len(psis)} tasks ({_TASKS.value}), "
         f"{'cached' if hit else f'computed in {seconds:.0f} s'}")
-  columns = {f"{e.oracle} oracle V*": v_star, **({"MPC": mpc} if mpc is not None else {}), "zero action": zero}
-  print(f"| task psi | {' | '.join(columns)} | curve at updates {', '.join(str(s) for s in steps[-4:])} |\n"
-        f"|---|{'---|' * len(columns)}---|")
+  columns = {f"{e.oracle} oracle V*": v_star, **{o.label.removeprefix("the "): found[o.name].v for o in others}}
   rows = corners_and_centre(family.box, psis)
-  for label, i in rows:
-    tail = ", ".join(f"{x:.0f}" for x in curve[-4:, i])
-    print(f"| {label} ({', '.join(f'{x:.2f}' for x in psis[i])}) | "
-          f"{' | '.join(f'{v[i]:.0f}' for v in columns.values())} | {tail} |")
   mean = curve.mean(axis=1)
-  print(f"| mean of the {len(psis)} | {' | '.join(f'{np.mean(v):.0f}' for v in columns.values())} | "
-        f"{', '.join(f'{x:.0f}' for x in mean[-4:])} |")
+  cells = [[f"{label} ({', '.join(f'{x:.2f}' for x in psis[i])})", *(f"{v[i]:.0f}" for v in columns.values()),
+            ", ".join(f"{x:.0f}" for x in curve[-4:, i])] for label, i in rows]
+  cells.append([f"mean of the {len(psis)}", *(f"{np.mean(v):.0f}" for v in columns.values()),
+                ", ".join(f"{x:.0f}" for x in mean[-4:])])
+  print(tables.markdown(["task psi", *columns, f"curve at updates {', '.join(str(s) for s in steps[-4:])}"], cells),
+        end="")
   os.makedirs(_OUT.value, exist_ok=True)
   fig, ax = plt.subplots(figsize=(5.5, 4.0))
   for label, i in rows:
@@ -120,7 +113,7 @@ def main(argv):
 
 def run():
   """Console-script entry point (admrl-oracle-table)."""
-  app.run(main)
+  run_main(main)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,13 @@ import sys
 import numpy as np
 from scipy import stats
 
+from admrl_jax import tables
+
 NAMES = {"admrl": "AdMRL", "unif": "MB-Unif", "gauss": "MB-Gauss"}
 FIELDS = ["worst_case_gap", "mean_gap", "cvar10_gap", "ood_worst_case_gap"]
 RETURN_COLUMNS = ("return", "floor_return", "planner_return")
+HEADER = ("method", "seeds", "worst-case gap", "mean gap", "CVaR-10% gap", "OOD worst-case gap", "real steps",
+          "wall time (s)")
 
 
 def _float(x: str):
@@ -101,8 +105,7 @@ def table(root: str) -> str:
       entry.update(policy=recompute(run, v_star), planner=recompute(run, v_star, "planner_return"),
                    floor=recompute(run, v_star, "floor_return"), own_v_star=False)
     rows.setdefault(s["method"], []).append(entry)
-  lines = ["| method | seeds | worst-case gap | mean gap | CVaR-10% gap | OOD worst-case gap | real steps | wall time (s) |",
-           "|---|---|---|---|---|---|---|---|"]
+  cells = []
   for method in list(NAMES) + sorted(set(rows) - set(NAMES)):
     for kind in ("policy", "planner"):
       runs_m = [r for r in rows.get(method, []) if r.get(kind)]
@@ -110,20 +113,22 @@ def table(root: str) -> str:
         continue
       label = NAMES.get(method, method) + (" (model planner)" if kind == "planner" else "")
       label += " *" if any(r["own_v_star"] for r in runs_m) else ""
-      cells = [_interval([r[kind][f] for r in runs_m]) for f in FIELDS]
+      gaps = [_interval([r[kind][f] for r in runs_m]) for f in FIELDS]
       steps = [r["steps"] for r in runs_m if r["steps"] is not None]
       wall = [r["wall"] for r in runs_m if r["wall"] is not None]
-      lines.append(f"| {label} | {len(runs_m)} | " + " | ".join(cells) + f" | {int(np.mean(steps)) if steps else ''} | "
-                   f"{f'{np.mean(wall):.0f}' if wall else ''} |")
+      cells.append([label, len(runs_m), *gaps, int(np.mean(steps)) if steps else "",
+                    f"{np.mean(wall):.0f}" if wall else ""])
+  notes = []
   if any(r.get("floor") for runs_m in rows.values() for r in runs_m):
     floor = _floor(runs, v_star)
-    lines.append("| adaptation floor (the same adaptation on the true dynamics) | - | "
-                 + " | ".join(f"{floor[f]:.1f}" for f in FIELDS) + " | - | - |")
+    cells.append(["adaptation floor (the same adaptation on the true dynamics)", "-",
+                  *(f"{floor[f]:.1f}" for f in FIELDS), "-", "-"])
     std = [r["floor_std"] for run in runs for r in run["rows"] or () if r["set"] == "in_box"
            and r["budget"] == "zero_shot" and r.get("floor_std") is not None]
     if std:
-      lines += ["", f"The floor's seed-to-seed std per in-box task: mean {np.mean(std):.1f}, max {np.max(std):.1f}; "
-                "differences between methods smaller than the floor's spread are noise."]
+      notes = ["", f"The floor's seed-to-seed std per in-box task: mean {np.mean(std):.1f}, max {np.max(std):.1f}; "
+               "differences between methods smaller than the floor's spread are noise."]
+  lines = [tables.markdown(HEADER, cells).rstrip("\n"), *notes]
   own = any(r["own_v_star"] for runs_m in rows.values() for r in runs_m)
   lines += ["", "Gaps against the best known return of each task over all runs here (SPEC section 5); mean ± "
             "half-width of the 95 % t-interval over seeds." + (" *: from summary.json (no eval.csv), against the "

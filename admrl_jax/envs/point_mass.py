@@ -16,7 +16,7 @@ every target in the box is an equilibrium reachable with |a_i| <= 0.9 (checked i
 Reward (SPEC section 4 form): r = c - |vx' - gx| - |vy' - gy| with the psi-free part
 c = alive - ctrl * |clip(a)|^2, features f = (vx', vy'). No termination. The dynamics are
 deterministic and differentiable, so V*(psi) is computed by trajectory optimisation
-(``admrl_jax.oracle``).
+(``admrl_jax.oracles.trajectory``).
 """
 from __future__ import annotations
 

@@ -13,14 +13,18 @@ No gradients and no training: where the policy oracle stays near doing nothing a
 box (Ant2D's corners: -15 to 7, the zero action -190), this planner walks the ant towards the
 target (590 to 764 with 128 plans of 20 steps; one episode at (3, 3) averaged (2.7, 2.6) m/s;
 docs/results.md). It costs ``horizon * samples * plan_horizon`` simulator steps per episode, so
-grids of tasks are accelerator work; on a CPU it serves at the corners (``experiments/oracle_table.py``).
+grids of tasks are accelerator work; on a CPU it serves at the corners (``admrl-oracle-table --tasks=corners``).
 """
 from __future__ import annotations
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 
-from admrl_jax.oracle import evaluation_starts, open_loop_return
+from admrl_jax.oracles.base import Oracle, OracleSettings, eval_stream
+from admrl_jax.oracles.trajectory import open_loop_return
+from admrl_jax.rollout import episode_scan, evaluation_starts
 from admrl_jax.tasks import TaskFamily
 
 
@@ -46,22 +50,19 @@ def mpc_episode(family: TaskFamily, psi: jax.Array, state0, key: jax.Array, plan
                 samples: int, sigma: float, knot_every: int = 1):
   """One episode of predictive sampling from ``state0`` -> (return [], actions [T, da])."""
   env = family.env
-  da = env.action_dim
 
-  def control_step(carry, k):
-    state, nominal, alive = carry
-    noise = plan_noise(k, samples, plan_horizon, da, sigma, knot_every)
+  def control(state, obs, nominal, k):
+    noise = plan_noise(k, samples, plan_horizon, env.action_dim, sigma, knot_every)
     candidates = jnp.clip(nominal[None] + noise.at[0].set(0.0), -1.0, 1.0)
     scores = jax.vmap(lambda a: open_loop_return(family, state, a, psi))(candidates)
     scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)  # argmax would pick a plan whose physics blew up
     best = candidates[jnp.argmax(scores)]
-    state, tr = env.step(state, best[0])
-    reward = alive * family.reward(tr.c, tr.f, psi)
-    return (state, jnp.concatenate([best[1:], best[-1:]]), alive * (1.0 - tr.done)), (reward, best[0])
+    return best[0], jnp.concatenate([best[1:], best[-1:]]), None
 
-  carry = (state0, jnp.zeros((plan_horizon, da)), jnp.ones(()))
-  _, (rewards, actions) = jax.lax.scan(control_step, carry, jax.random.split(key, env.horizon))
-  return jnp.sum(rewards), actions
+  reward = lambda tr: family.reward(tr.c, tr.f, psi)
+  episode = episode_scan(env.step, env.observe, control, state0, jax.random.split(key, env.horizon),
+                         jnp.zeros((plan_horizon, env.action_dim)), reward=reward)
+  return jnp.sum(episode.rewards), episode.traj.action
 
 
 def sampling_mpc_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array, n_episodes: int,
@@ -69,11 +70,11 @@ def sampling_mpc_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array, n_e
                         task_batch: int = 8):
   """psis [G, k] -> (v_star [G], per-start returns [n_episodes, G]).
 
-  The start states are ``evaluation_starts(family, key, n_episodes)``, the evaluation's own, so
+  The start states are ``evaluation_starts(family.env, key, n_episodes)``, the evaluation's own, so
   V* and every method's return average the same episodes.
   """
-  starts = evaluation_starts(family, key, n_episodes)
-  plan_keys = jax.random.split(jax.random.fold_in(key, 4), n_episodes)
+  starts = evaluation_starts(family.env, key, n_episodes)
+  plan_keys = jax.random.split(eval_stream(key, "mpc_plans"), n_episodes)
 
   def one(psi):
     run = lambda s0, k: mpc_episode(family, psi, s0, k, plan_horizon, samples, sigma, knot_every)[0]
@@ -81,3 +82,33 @@ def sampling_mpc_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array, n_e
 
   per_start = jax.lax.map(one, psis, batch_size=task_batch)   # [G, n_episodes]
   return jnp.mean(per_start, axis=1), per_start.T
+
+
+@dataclasses.dataclass(frozen=True)
+class MPCOracle(Oracle):
+  """``sampling_mpc_oracle`` (``eval.mpc_samples`` > 0); its "curve" is the per-start returns [S, G]."""
+
+  name = "mpc"
+  label = "the MPC oracle"
+  episodes: int
+  samples: int
+  plan_horizon: int
+  sigma: float
+  knot_every: int
+
+  @classmethod
+  def build(cls, settings: OracleSettings, learner) -> "MPCOracle":
+    if settings.mpc_samples <= 0:
+      raise ValueError("eval.mpc_samples: the MPC oracle needs candidate plans (> 0), got "
+                       f"{settings.mpc_samples}")
+    return cls(settings.episodes, settings.mpc_samples, settings.mpc_plan_horizon, settings.mpc_sigma,
+               settings.mpc_knot_every)
+
+  @property
+  def budget(self) -> dict:
+    return {"kind": "mpc", "episodes": self.episodes, "samples": self.samples,
+            "plan_horizon": self.plan_horizon, "sigma": self.sigma, "knot_every": self.knot_every}
+
+  def __call__(self, family, psis, eval_key):
+    return jax.jit(lambda p: sampling_mpc_oracle(family, p, eval_key, self.episodes, self.plan_horizon,
+                                                 self.samples, self.sigma, self.knot_every))(psis)

@@ -9,57 +9,34 @@ the oracle are averaged over the very same episodes.
 
 The same optimiser run through a learned model (``model_planner``), its plans executed on the true
 system, is the model's own evaluator: deterministic, and free of the policy adaptation's noise.
-``cached_oracle`` keeps every run-independent computation (V*, the MPC oracle, the adaptation floor)
-on disk, keyed by its budget.
 """
 from __future__ import annotations
 
-import hashlib
-import os
-import re
+import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from admrl_jax.adapt import episode_returns
-from admrl_jax.rollout import rollout
+from admrl_jax.oracles.base import Oracle, OracleSettings
+from admrl_jax.rollout import episode_scan, evaluation_starts, model_step_fn
 from admrl_jax.tasks import TaskFamily
 
 ORACLE_LR = 0.05   # Adam step size of the trajectory oracle (and of the model planner)
 
 
-def evaluation_starts(family: TaskFamily, key: jax.Array, n_episodes: int):
-  """The evaluation's start states: env states with a leading axis [n_episodes]."""
-  return jax.vmap(family.env.reset)(jax.random.split(key, n_episodes))
-
-
-def zero_action_returns(family: TaskFamily, psis: jax.Array, eval_key: jax.Array, n_episodes: int) -> jax.Array:
-  """psis [G, k] -> [G]: mean return of the all-zero action from the evaluation's start states (steps
-  after a termination masked): the "do nothing" floor that an oracle's V* must clear."""
-  env = family.env
-  act = lambda obs, key: jnp.zeros(env.action_dim)
-  trajs = jax.vmap(lambda s0: rollout(env.step, env.observe, act, s0, jax.random.key(0), env.horizon))(
-      evaluation_starts(family, eval_key, n_episodes))
-  return jax.vmap(lambda psi: jnp.mean(episode_returns(family, trajs, psi)))(psis)
-
-
 def open_loop_return(family: TaskFamily, state0, actions: jax.Array, psi: jax.Array, step=None) -> jax.Array:
   """Undiscounted return of an action sequence [H, da] from one env state, rewards after the first
-  termination masked (as in ``episode_returns``); also the MPC oracle's score of a plan.
+  termination masked (``rollout.episode_scan``, as every rollout); also the MPC oracle's score of a plan.
 
   step: (state, action) -> (state, Transition); default the true ``env.step`` (a learned model's
   step, ``rollout.model_step_fn``, plans through the model from an observation)."""
-  step = family.env.step if step is None else step
-
-  def body(carry, a):
-    state, alive = carry
-    state, tr = step(state, a)
-    return (state, alive * (1.0 - tr.done)), alive * family.reward(tr.c, tr.f, psi)
-
-  _, rewards = jax.lax.scan(body, (state0, jnp.ones(())), actions)
-  return jnp.sum(rewards)
+  env = family.env
+  step, observe = (env.step, env.observe) if step is None else (step, lambda obs: obs)
+  play = lambda state, obs, carry, action: (action, carry, None)
+  reward = lambda tr: family.reward(tr.c, tr.f, psi)
+  return jnp.sum(episode_scan(step, observe, play, state0, actions, reward=reward).rewards)
 
 
 def optimise_open_loop(score, starts, psis: jax.Array, horizon: int, action_dim: int, iters: int,
@@ -91,24 +68,45 @@ def optimise_open_loop(score, starts, psis: jax.Array, horizon: int, action_dim:
   return z, curve
 
 
+def _scores(score, starts, z: jax.Array, psis: jax.Array) -> jax.Array:
+  """Scores [G, S] of the open-loop sequences tanh(z) [G, S, H, da] from the starts [S] for psis [G, k]."""
+  return jax.vmap(lambda zg, psi: jax.vmap(lambda s0, zz: score(s0, jnp.tanh(zz), psi))(starts, zg))(z, psis)
+
+
 def trajectory_optimisation_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array,
                                    n_episodes: int, iters: int = 1500, lr: float = ORACLE_LR,
                                    curve_every: int = 50):
   """V*(psi) for psis [G, k] -> (v_star [G], curve [iters // curve_every, G]).
 
-  Start states come from ``evaluation_starts(family, key, n_episodes)``.
+  Start states come from ``evaluation_starts(family.env, key, n_episodes)``.
   """
   env = family.env
-  starts = evaluation_starts(family, key, n_episodes)
+  starts = evaluation_starts(env, key, n_episodes)
   score = lambda s0, a, psi: open_loop_return(family, s0, a, psi)
   z, curve = jax.jit(lambda p: optimise_open_loop(score, starts, p, env.horizon, env.action_dim, iters, lr,
                                                   curve_every))(psis)
   return jnp.mean(jax.jit(lambda z, p: _scores(score, starts, z, p))(z, psis), axis=1), curve
 
 
-def _scores(score, starts, z: jax.Array, psis: jax.Array) -> jax.Array:
-  """Scores [G, S] of the open-loop sequences tanh(z) [G, S, H, da] from the starts [S] for psis [G, k]."""
-  return jax.vmap(lambda zg, psi: jax.vmap(lambda s0, zz: score(s0, jnp.tanh(zz), psi))(starts, zg))(z, psis)
+@dataclasses.dataclass(frozen=True)
+class TrajectoryOracle(Oracle):
+  """``trajectory_optimisation_oracle`` at ``iters`` Adam steps from ``episodes`` start states."""
+
+  name = "trajectory"
+  label = "the trajectory oracle"
+  episodes: int
+  iters: int
+
+  @classmethod
+  def build(cls, settings: OracleSettings, learner) -> "TrajectoryOracle":
+    return cls(settings.episodes, settings.iters)
+
+  @property
+  def budget(self) -> dict:
+    return {"kind": "trajectory", "iters": self.iters, "episodes": self.episodes}
+
+  def __call__(self, family, psis, eval_key):
+    return trajectory_optimisation_oracle(family, psis, eval_key, self.episodes, self.iters)
 
 
 def model_planner(family: TaskFamily, model_step, psis: jax.Array, key: jax.Array, n_episodes: int,
@@ -122,7 +120,7 @@ def model_planner(family: TaskFamily, model_step, psis: jax.Array, key: jax.Arra
   curve [iters // curve_every, G] of the predicted return): V* - real return is the model's gap.
   """
   env = family.env
-  starts = evaluation_starts(family, key, n_episodes)
+  starts = evaluation_starts(env, key, n_episodes)
   obs0 = jax.vmap(env.observe)(starts)
   score = lambda o0, a, psi: open_loop_return(family, o0, a, psi, step=model_step)
   z, curve = optimise_open_loop(score, obs0, psis, env.horizon, env.action_dim, iters, lr, curve_every)
@@ -130,38 +128,10 @@ def model_planner(family: TaskFamily, model_step, psis: jax.Array, key: jax.Arra
   return jnp.mean(real, axis=1), jnp.mean(_scores(score, obs0, z, psis), axis=1), curve
 
 
-def oracle_cache_path(family: TaskFamily, psis: jax.Array, key: jax.Array, budget: dict, cache_dir: str) -> str:
-  """The cache file of an oracle computation, keyed by the family (name, box, environment
-  parameters), the task grid, the evaluation key and the oracle's kind and budget (``budget``).
-
-  The key is built from reprs, so it must not depend on the process: a repr holding an object
-  address (``at 0x...``) would never match again, and is refused.
-  """
-  ident = repr((family.name, family.box, family.env, np.asarray(psis, np.float32).tobytes(),
-                np.asarray(jax.random.key_data(key)).tobytes(), sorted(budget.items())))
-  if re.search(r" at 0x[0-9a-f]+", ident):
-    raise ValueError(f"oracle cache key of family {family.name!r} holds an object address, so no other process "
-                     f"would find its file; give its env and budget stable reprs: {ident[:300]}")
-  return os.path.join(cache_dir, f"{family.name}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.npz")
-
-
-def cached_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array, budget: dict, compute,
-                  cache_dir: str | None):
-  """``compute() -> (v_star [G], curve [C, G])`` behind an on-disk cache -> (v_star, curve, hit).
-
-  Every run and every method evaluated on the same grid reuses one computation (see
-  ``oracle_cache_path`` for the key). ``cache_dir`` None or "" turns it off.
-  """
-  if cache_dir:
-    path = oracle_cache_path(family, psis, key, budget, cache_dir)
-    if os.path.exists(path):
-      with np.load(path) as data:
-        return data["v_star"], data["curve"], True
-  v_star, curve = compute()
-  v_star, curve = np.asarray(v_star), np.asarray(curve)
-  if cache_dir:
-    os.makedirs(cache_dir, exist_ok=True)
-    tmp = path + f".tmp{os.getpid()}.npz"
-    np.savez(tmp, v_star=v_star, curve=curve, psi=np.asarray(psis))
-    os.replace(tmp, path)  # atomic: concurrent runs never read a half-written file
-  return v_star, curve, False
+@functools.lru_cache(maxsize=4)
+def model_planner_fn(learner, episodes: int, iters: int):
+  """The model planner of a learner's model, jitted once per (learner, budget): (model state, psis,
+  eval key) -> (real [G], predicted [G], curve [C, G])."""
+  family, model = learner.family, learner.model
+  return jax.jit(lambda ms, psis, key: model_planner(family, model_step_fn(model, ms, family.env), psis, key,
+                                                     episodes, iters))

@@ -1,0 +1,45 @@
+"""V* on disk: every run-independent computation (an oracle's V*, the adaptation floor) once per family,
+task set, evaluation key and budget, shared by every run, method and command."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+
+import jax
+import numpy as np
+
+
+def oracle_cache_path(family, psis: jax.Array, key: jax.Array, budget: dict, cache_dir: str) -> str:
+  """The cache file of an oracle computation, keyed by the family (name, box, environment
+  parameters), the task grid, the evaluation key and the oracle's kind and budget (``budget``).
+
+  The key is built from reprs, so it must not depend on the process: a repr holding an object
+  address (``at 0x...``) would never match again, and is refused.
+  """
+  ident = repr((family.name, family.box, family.env, np.asarray(psis, np.float32).tobytes(),
+                np.asarray(jax.random.key_data(key)).tobytes(), sorted(budget.items())))
+  if re.search(r" at 0x[0-9a-f]+", ident):
+    raise ValueError(f"oracle cache key of family {family.name!r} holds an object address, so no other process "
+                     f"would find its file; give its env and budget stable reprs: {ident[:300]}")
+  return os.path.join(cache_dir, f"{family.name}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.npz")
+
+
+def cached_oracle(oracle, family, psis: jax.Array, key: jax.Array, cache_dir: str | None):
+  """``oracle(family, psis, key) -> (v [G] or [S, G], curve)`` behind the on-disk cache, keyed by
+  ``oracle.budget`` (``oracle_cache_path``) -> (v, curve, hit). ``cache_dir`` None or "", or an oracle
+  with ``cached`` False (cheap), computes every time."""
+  cache_dir = cache_dir if getattr(oracle, "cached", True) else None
+  if cache_dir:
+    path = oracle_cache_path(family, psis, key, oracle.budget, cache_dir)
+    if os.path.exists(path):
+      with np.load(path) as data:
+        return data["v_star"], data["curve"], True
+  v_star, curve = oracle(family, psis, key)
+  v_star, curve = np.asarray(v_star), np.asarray(curve)
+  if cache_dir:
+    os.makedirs(cache_dir, exist_ok=True)
+    tmp = path + f".tmp{os.getpid()}.npz"
+    np.savez(tmp, v_star=v_star, curve=curve, psi=np.asarray(psis))
+    os.replace(tmp, path)  # atomic: concurrent runs never read a half-written file
+  return v_star, curve, False
