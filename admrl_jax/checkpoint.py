@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+import chex
 import jax
 import orbax.checkpoint as ocp
 
@@ -55,13 +56,15 @@ class Checkpointer:
     return self.manager.latest_step()
 
   def restore(self, like: MetaState, step: int | None = None) -> tuple[MetaState, list[dict]]:
-    """The checkpoint of ``step`` (default: the latest), with ``like`` giving shapes and dtypes."""
+    """The checkpoint of ``step`` (default: the latest), with ``like`` giving shapes, dtypes and
+    shardings (a state placed on a mesh restores onto it, in one process or several)."""
     step = self.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f"no checkpoint in {self.directory}")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _to_saveable(like))
     restored = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
                                                                   history=ocp.args.JsonRestore()))
+    chex.assert_trees_all_equal_shapes_and_dtypes(restored["state"], abstract)  # a checkpoint of this config
     return _from_saveable(restored["state"], like), list(restored["history"])
 
   def close(self):

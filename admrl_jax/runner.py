@@ -3,42 +3,51 @@
 ``train`` runs (or resumes) the outer loop of a config in a run directory: one compiled chunk of
 ``loop.iterations_per_chunk`` iterations called repeatedly, one metrics row per iteration
 (metrics.jsonl, metrics.csv, wandb), an orbax checkpoint every ``checkpoint.every`` iterations and
-on SIGINT/SIGTERM. ``evaluate_state`` (``evaluation_protocol``) adapts on a final model for every
-grid task and writes the gap tables and figures; ``train_and_evaluate`` is the main job.
+on SIGINT/SIGTERM. ``train_and_evaluate`` is the main job: train, then the evaluation protocol
+(``evaluation_protocol``) on the final model, then summary.json. The run directory's files are
+read and written by ``run_dir``.
+
+Several processes (``jax.distributed.initialize`` called first, ``config.devices`` = every
+process's devices): each runs this same loop on its slice of the task mesh; the jitted chunk
+returns the metrics replicated, so every process reads the same rows; a stop signal on any process
+stops all of them after the same chunk; every process takes part in each (orbax) checkpoint; only
+process 0 writes config.json, the metrics files and wandb, and prints.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import threading
 import time
 
+import chex
 import jax
 import numpy as np
+import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 from tqdm import tqdm
 
+from admrl_jax import hyperparams
 from admrl_jax.checkpoint import Checkpointer
 from admrl_jax.config import build
-# The evaluation protocol lives in evaluation_protocol; its entry points stay importable from here.
-from admrl_jax.evaluation_protocol import (  # noqa: F401
-    evaluate, evaluate_state, gap_rows, reference_rows, write_eval_files)
-from admrl_jax.oracle_budgets import floor_budget, mpc_budget, oracle_budget, oracle_learner  # noqa: F401
+from admrl_jax.evaluation_protocol import EvaluationProtocol
 from admrl_jax.logger import RunLogger
 from admrl_jax.minimax import MetaState, OuterLoop
-from admrl_jax.sharding import task_mesh
+from admrl_jax.run_dir import save_config, write_summary
+from admrl_jax.sharding import replicated, task_mesh
 
 # Host-side fields of a metrics row that differ between a resumed and an uninterrupted run.
 TIMING_FIELDS = ("time_s",)
 
 
-def _jsonable(tree):
+def jsonable(tree):
   return jax.tree.map(lambda x: np.asarray(x).tolist(), tree)
 
 
 class NonFiniteError(FloatingPointError):
-  """A metric of the outer loop became NaN or infinite; the message names it and the iteration."""
+  """A metric of the outer loop became NaN or infinite; the message names it and the iteration
+  (and, raised by ``train``, the last good checkpoint)."""
 
 
 class TrainingInterrupted(RuntimeError):
@@ -52,7 +61,41 @@ def check_finite(row: dict) -> None:
       raise NonFiniteError(f"metric {name!r} is not finite at outer iteration {row['iteration']}: {value}")
 
 
-class _StopSignals:
+def run_mesh(config) -> jax.sharding.Mesh | None:
+  """The task mesh of ``config.devices``; with several processes it must span all their devices
+  (ValueError naming the field otherwise)."""
+  if jax.process_count() > 1 and config.devices != jax.device_count():
+    raise ValueError(f"devices: a run of {jax.process_count()} processes splits its tasks over every "
+                     f"process's devices; need devices={jax.device_count()}, got {config.devices}")
+  return task_mesh(config.devices)
+
+
+def _place(loop: OuterLoop, state: MetaState) -> MetaState:
+  """``loop.place``; with several processes from host values (equal on every process), the only
+  input device_put accepts for devices of other processes."""
+  if jax.process_count() == 1:
+    return loop.place(state)
+  impl = jax.random.key_impl(state.key)
+  placed = loop.place(jax.device_get(state.replace(key=jax.random.key_data(state.key))))
+  return placed.replace(key=jax.random.wrap_key_data(placed.key, impl=impl))
+
+
+def _barrier(name: str) -> None:
+  """With several processes, wait until all reach ``name``: a barrier of jax.distributed's
+  coordination service (an XLA collective's CPU (gloo) context waits only 30 s for its peers, less
+  than one process may compile longer than another)."""
+  if jax.process_count() > 1:
+    ocp.multihost.sync_global_processes(name, timeout=3600, processes=set(range(jax.process_count())))
+
+
+def _any_process(flag: bool) -> bool:
+  """True on every process when ``flag`` is true on any (so all stop after the same chunk)."""
+  if jax.process_count() == 1:
+    return flag
+  return bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
+
+
+class StopSignals:
   """Turns SIGINT/SIGTERM into a flag the host loop checks between chunks (main thread only)."""
 
   def __init__(self):
@@ -85,92 +128,79 @@ class TrainResult:
   compile_time_s: float
 
 
-def save_config(config, run_dir: str) -> None:
-  os.makedirs(run_dir, exist_ok=True)
-  with open(os.path.join(run_dir, "config.json"), "w") as fh:
-    fh.write(config.to_json_best_effort(indent=2))
-
-
-def _fill_missing(defaults: dict, saved: dict) -> dict:
-  """saved, with every key it lacks (at any depth) taken from defaults."""
-  out = dict(defaults)
-  for k, v in saved.items():
-    out[k] = _fill_missing(defaults[k], v) if isinstance(v, dict) and isinstance(defaults.get(k), dict) else v
-  return out
-
-
-def load_config(run_dir: str, defaults=None):
-  """The resolved config a run directory was started with (locked), lists turned back to tuples.
-
-  defaults: a config whose values fill the fields the saved one lacks (fields added to the library
-  after the run started), so older run directories stay loadable; saved fields always win.
-  """
-  import ml_collections
-  path = os.path.join(run_dir, "config.json")
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"run_dir: {run_dir!r} holds no config.json; is it a run directory?")
-  with open(path) as fh:
-    raw = json.load(fh)
-  if defaults is not None:
-    raw = _fill_missing(json.loads(defaults.to_json_best_effort()), raw)
-  as_tuples = lambda x: tuple(as_tuples(v) for v in x) if isinstance(x, list) else (
-      {k: as_tuples(v) for k, v in x.items()} if isinstance(x, dict) else x)
-  config = ml_collections.ConfigDict(as_tuples(raw))
-  config.lock()
-  return config
+def _stopped_at_non_finite(err: NonFiniteError, ckpt: Checkpointer) -> NonFiniteError:
+  last = ckpt.latest_step()
+  where = (f"the last good checkpoint is iteration {last} in {ckpt.directory}" if last is not None
+           else "no checkpoint was saved")
+  return NonFiniteError(f"{err}; {where} (the non-finite state is not saved)")
 
 
 def train(config, run_dir: str, log=print, resume: bool = False, on_iteration=None) -> TrainResult:
   """Run (or, with resume, continue from the latest checkpoint) the outer loop of ``config``.
 
   on_iteration(row): called after each iteration's row is logged, before the chunk's checkpoint.
-  Raises TrainingInterrupted after SIGINT/SIGTERM (checkpoint saved) and NonFiniteError on a NaN.
+  Raises TrainingInterrupted after SIGINT/SIGTERM (checkpoint saved) and NonFiniteError on a NaN
+  (naming the metric, the iteration and the last good checkpoint; the non-finite state is not saved).
   """
-  loop, evaluator = build(config, mesh=task_mesh(config.devices))
+  primary = jax.process_index() == 0
+  log = log if primary else (lambda *_: None)
+  loop, evaluator = build(config, mesh=run_mesh(config))
   ckpt = Checkpointer(run_dir, keep=config.checkpoint.keep or None,
                       keep_period=config.checkpoint.keep_period or None)
-  state = loop.init(jax.random.key(config.seed))
+  state = _place(loop, loop.init(jax.random.key(config.seed)))
   history = []
   if resume and ckpt.latest_step() is not None:
-    state, history = ckpt.restore(state)
+    state, history = ckpt.restore(state)   # onto the placed state's shardings
     log(f"resumed {run_dir} from the checkpoint of iteration {int(state.iteration)}")
-  elif not resume:
+  elif not resume and primary:
     save_config(config, run_dir)
-  state = loop.place(state)
-  logger = RunLogger(run_dir, config, history, config.logging.wandb, config.logging.project)
+  chex.assert_shape(state.psi, (config.loop.num_tasks, loop.family.box.dim))
+  logger = RunLogger(run_dir, config, history, config.logging.wandb, config.logging.project) if primary else None
   chunk = config.loop.iterations_per_chunk
-  run_chunk = jax.jit(lambda s: loop.run_chunk(s, chunk), donate_argnums=0)
+  hp = hyperparams.from_config(config)  # traced: one compiled step serves every value
+  if jax.process_count() > 1:
+    hp = jax.device_put(jax.device_get(hp), replicated(loop.mesh))
+  # on a mesh: the state keeps its placement, the metrics come back replicated (readable by every process)
+  out = None if loop.mesh is None else (jax.tree.map(lambda x: x.sharding, state), replicated(loop.mesh))
+  run_chunk = jax.jit(lambda s, h: loop.run_chunk(s, chunk, h), donate_argnums=0, out_shardings=out)
 
   t0 = time.perf_counter()
-  compiled = run_chunk.lower(state).compile()
+  compiled = run_chunk.lower(state, hp).compile()
   compile_s = time.perf_counter() - t0
+  _barrier("admrl_compiled")
   log(f"compiled the outer step ({chunk} iterations per chunk) in {compile_s:.1f} s")
   time_before = history[-1]["time_s"] if history else 0.0
   worst_seen = max([float(np.max(r["gap_estimate"])) for r in history], default=-np.inf)
   bar = tqdm(total=config.loop.iterations, initial=len(history), desc=f"{config.method}/{config.family}",
-             unit="it", dynamic_ncols=True, mininterval=0)
+             unit="it", dynamic_ncols=True, mininterval=0, disable=not primary)
   start = time.perf_counter()
   try:
-    with _StopSignals() as stop:
+    with StopSignals() as stop:
       while int(state.iteration) < config.loop.iterations:
         steps_before, t_chunk = int(state.real_steps), time.perf_counter()
-        state, metrics = compiled(state)
-        metrics = jax.device_get(metrics)
+        state, metrics = compiled(state, hp)
+        metrics = jax.device_get(metrics)   # replicated: every process reads them whole
+        chex.assert_tree_shape_prefix(metrics, (chunk,))   # one row per iteration of the chunk
         dt = time.perf_counter() - t_chunk
         rows = []
         for i in range(chunk):
-          row = _jsonable(jax.tree.map(lambda m: m[i], metrics))
+          row = jsonable(jax.tree.map(lambda m: m[i], metrics))
           row["time_s"] = time_before + time.perf_counter() - start
-          logger.log(row)
+          if logger is not None:
+            logger.log(row)
           history.append(row)
           rows.append(row)
-          check_finite(row)
+          try:
+            check_finite(row)
+          except NonFiniteError as err:
+            raise _stopped_at_non_finite(err, ckpt) from None
           worst_seen = max(worst_seen, float(np.max(row["gap_estimate"])))
         for row in rows:
           if on_iteration is not None:
             on_iteration(row)
         done = int(state.iteration)
-        if done % config.checkpoint.every == 0 or done == config.loop.iterations or stop.received:
+        stopping = _any_process(stop.received is not None)
+        if done % config.checkpoint.every == 0 or done == config.loop.iterations or stopping:
           ckpt.save(state, history)
         last = history[-1]
         postfix = {"real": last["real_steps"], "steps/s": f"{(int(state.real_steps) - steps_before) / dt:.0f}",
@@ -181,24 +211,30 @@ def train(config, run_dir: str, log=print, resume: bool = False, on_iteration=No
                          stat=f"{np.max(last['inner_stationarity']):.1f}")
         bar.set_postfix(postfix)
         bar.update(chunk)
-        if stop.received:
-          raise TrainingInterrupted(f"{stop.received} after outer iteration {done}: checkpoint saved in "
-                                    f"{ckpt.directory}; continue with --resume --run_dir={run_dir}")
+        if stopping:
+          raise TrainingInterrupted(f"{stop.received or 'a stop signal to another process'} after outer "
+                                    f"iteration {done}: checkpoint saved in {ckpt.directory}; continue with "
+                                    f"--resume --run_dir={run_dir}")
   finally:
     bar.close()
-    logger.close()
+    if logger is not None:
+      logger.close()
     ckpt.close()
   return TrainResult(loop, evaluator, state, history, time_before + time.perf_counter() - start, compile_s)
 
 
 def train_and_evaluate(config, run_dir: str, log=print, resume: bool = False) -> dict:
   """The main job: train (or resume), evaluate the final model, write summary.json into run_dir."""
-  result = train(config, run_dir, log, resume)
-  summary = evaluate_state(config, result.loop, result.evaluator, result.state, result.history, run_dir, log)
+  return evaluate_result(config, train(config, run_dir, log, resume), run_dir, log)
+
+
+def evaluate_result(config, result: TrainResult, run_dir: str, log=print) -> dict:
+  """The evaluation protocol on a trained state; writes its files and summary.json into run_dir."""
+  protocol = EvaluationProtocol.from_config(config, result.evaluator)
+  summary = protocol.evaluate_state(result.state, result.history, run_dir, log)
   summary.update(train_time_s=result.train_time_s, compile_time_s=result.compile_time_s,
                  wall_time_s=result.compile_time_s + result.train_time_s + summary["eval_time_s"])
-  with open(os.path.join(run_dir, "summary.json"), "w") as fh:
-    json.dump(summary, fh, indent=2)
+  write_summary(summary, run_dir)
   if config.logging.wandb != "disabled":
     logger = RunLogger(run_dir, config, None, config.logging.wandb, config.logging.project)
     images = {name: os.path.join(run_dir, f"{name}.png")
@@ -206,28 +242,3 @@ def train_and_evaluate(config, run_dir: str, log=print, resume: bool = False) ->
     logger.log_summary(summary, {k: v for k, v in images.items() if os.path.exists(v)})
     logger.close()
   return summary
-
-
-def load_run(run_dir: str, defaults=None):
-  """(config, loop, evaluator) of a run directory, built from the config it was started with
-  (``defaults`` as in ``load_config``)."""
-  config = load_config(run_dir, defaults)
-  loop, evaluator = build(config)
-  return config, loop, evaluator
-
-
-def restore_state(run_dir: str, loop: OuterLoop, seed: int, step: int | None = None):
-  """(MetaState, history) of a run's checkpoint at ``step`` (default: the latest)."""
-  ckpt = Checkpointer(run_dir)
-  try:
-    return ckpt.restore(loop.init(jax.random.key(seed)), step)
-  finally:
-    ckpt.close()
-
-
-def checkpoint_steps(run_dir: str) -> list[int]:
-  ckpt = Checkpointer(run_dir)
-  try:
-    return ckpt.steps()
-  finally:
-    ckpt.close()

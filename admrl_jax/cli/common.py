@@ -1,8 +1,8 @@
-"""Shared pieces of the entry points: one-line errors with exit code 2."""
+"""Shared pieces of the entry points: one-line errors with exit code 2, the --config file check."""
 import os
 import sys
 
-from absl import logging
+from absl import app, logging
 
 from admrl_jax import configs
 
@@ -10,10 +10,10 @@ from admrl_jax import configs
 DEFAULT_CONFIG_PATH = os.path.join(os.path.dirname(configs.__file__), "default.py")
 
 
-def fail(message: str) -> None:
-  """Print ``error: message`` on one line and exit with code 2 (nothing has been written)."""
+def fail(message: str, code: int = 2) -> None:
+  """Print ``error: message`` on one line and exit with ``code`` (2: a bad input, nothing written)."""
   print(f"error: {message}", file=sys.stderr)
-  sys.exit(2)
+  sys.exit(code)
 
 
 def start(argv) -> None:
@@ -21,3 +21,34 @@ def start(argv) -> None:
   logging.set_verbosity(logging.WARNING)  # no backend-discovery chatter on stderr
   if len(argv) > 1:
     fail(f"unexpected arguments {argv[1:]}; use --flag=value or --config.field=value")
+
+
+def config_paths(argv) -> list[str]:
+  """The files named by --config=PATH / --config PATH in argv (without a ``:argument`` suffix)."""
+  paths = []
+  for i, arg in enumerate(argv[1:], 1):
+    if arg == "--":
+      break
+    name, eq, value = arg.lstrip("-").partition("=")
+    if not arg.startswith("-") or name != "config":
+      continue
+    if not eq:
+      if i + 1 >= len(argv):
+        continue
+      value = argv[i + 1]
+    paths.append(value.split(":", 1)[0])
+  return paths
+
+
+def parse_flags(argv):
+  """absl's flag parsing, after checking that the --config file exists: ml-collections would
+  otherwise fail later with a traceback (or absl's usage text and exit 1)."""
+  for path in config_paths(argv):
+    if not os.path.isfile(path):
+      fail(f"config: no such file {path!r}" + ("" if os.path.isabs(path) else f" (from {os.getcwd()})"))
+  return app.parse_flags_with_usage(argv)
+
+
+def run(main) -> None:
+  """``app.run(main)`` with the --config file check."""
+  app.run(main, flags_parser=parse_flags)

@@ -1,0 +1,110 @@
+"""The command line as a new user meets it: bad layer widths, a missing --config file, a run that goes
+non-finite, the multi-process flags, and the installed commands run from another directory."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from admrl_jax.config import ConfigError, validate
+from tests.tiny_config import get_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)   # the venv's bin: python and the console scripts
+
+
+def _run(*args, cwd=REPO, timeout=600):
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}   # only what the install provides
+  return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def _python(*args, **kw):
+  return _run(sys.executable, *args, **kw)
+
+
+def _one_error_line(p, code: int) -> str:
+  """The process exited with ``code`` and printed one ``error:`` line, no traceback; returns it."""
+  assert p.returncode == code, p.stderr[-3000:]
+  assert "Traceback" not in p.stderr, p.stderr[-3000:]
+  errors = [line for line in p.stderr.splitlines() if line.startswith("error: ")]
+  assert len(errors) == 1 and p.stderr.strip().splitlines()[-1] == errors[0], p.stderr[-3000:]
+  return errors[0]
+
+
+@pytest.mark.parametrize("field,value", [("model.hidden", ()), ("trpo.policy_hidden", ()),
+                                         ("trpo.value_hidden", (64, 0)), ("model.hidden", (32, -1))])
+def test_empty_or_non_positive_layer_widths_are_refused(field, value):
+  config = get_config()
+  config.update_from_flattened_dict({field: value})
+  with pytest.raises(ConfigError, match=rf"^{field}: must be a non-empty tuple of positive integers"):
+    validate(config)
+
+
+def test_empty_hidden_layers_exit_2_naming_the_field(tmp_path):
+  p = _python("-m", "experiments.train", "--config=tests/tiny_config.py", "--config.model.hidden=()",
+              f"--run_dir={tmp_path}/x")
+  assert _one_error_line(p, 2) == ("error: model.hidden: must be a non-empty tuple of positive integers "
+                                   "(layer widths), got ()")
+  assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("command,out", [("train", "--run_dir"), ("sweep", "--root"), ("oracle_table", "--out")])
+def test_missing_config_file_exits_2_naming_the_field(tmp_path, command, out):
+  missing = str(tmp_path / "nope.py")
+  for flags in ([f"--config={missing}"], ["--config", missing, "--config.seed=1"]):
+    p = _python("-m", f"experiments.{command}", *flags, f"{out}={tmp_path}/x")
+    assert _one_error_line(p, 2) == f"error: config: no such file {missing!r}"
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--num_processes=2", "--run_dir={tmp}/x"],
+     "coordinator: a run of 2 processes needs --coordinator=<host:port of process 0>"),
+    (["--num_processes=2", "--coordinator=localhost:1"],
+     "run_dir: a run of 2 processes needs --run_dir, the same for every process"),
+    (["--num_processes=2", "--process_id=2"], "process_id: must be in 0..1 (num_processes=2), got 2"),
+])
+def test_multi_process_flags_are_checked(tmp_path, flags, message):
+  p = _python("-m", "experiments.train", *[f.format(tmp=tmp_path) for f in flags])
+  assert _one_error_line(p, 2) == "error: " + message
+
+
+def test_non_finite_run_stops_with_one_line_exit_3_and_no_checkpoint_of_it(tmp_path):
+  """A learning rate of 1e12 makes the first outer iteration non-finite: one line naming the metric,
+  the iteration and that no checkpoint was saved; exit code 3; no checkpoint of the non-finite state."""
+  run_dir = tmp_path / "x"
+  p = _python("-m", "experiments.train", "--config=tests/tiny_config.py", "--config.model.learning_rate=1e12",
+              f"--run_dir={run_dir}")
+  line = _one_error_line(p, 3)
+  assert line.startswith("error: training stopped: metric '"), line
+  assert "is not finite at outer iteration 1: " in line, line
+  assert line.endswith("; no checkpoint was saved (the non-finite state is not saved)"), line
+  assert not os.listdir(run_dir / "checkpoints")
+  assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 1   # its row is kept for diagnosis
+
+
+def test_non_finite_message_names_the_last_good_checkpoint():
+  from admrl_jax.runner import NonFiniteError, _stopped_at_non_finite
+
+  class Saved:
+    directory = "/runs/x/checkpoints"
+
+    def latest_step(self):
+      return 4
+
+  err = _stopped_at_non_finite(NonFiniteError("metric 'model_loss' is not finite at outer iteration 5: nan"),
+                               Saved())
+  assert str(err) == ("metric 'model_loss' is not finite at outer iteration 5: nan; the last good checkpoint is "
+                      "iteration 4 in /runs/x/checkpoints (the non-finite state is not saved)")
+
+
+def test_installed_command_runs_from_any_directory(tmp_path):
+  """admrl-train from an empty directory finds its default config inside the package (the bad value
+  below is refused by validating that config), and the install puts no top-level `experiments` on
+  the path."""
+  p = _run(os.path.join(BIN, "admrl-train"), "--config.loop.iterations=0", cwd=tmp_path)
+  assert _one_error_line(p, 2) == "error: loop.iterations: must be a positive integer, got 0"
+  assert os.listdir(tmp_path) == []                       # nothing written (no runs/ here)
+  spec = _python("-c", "import importlib.util as u; print(u.find_spec('experiments'), u.find_spec('admrl_jax.cli.train')"
+                 " is not None)", cwd=tmp_path)
+  assert spec.returncode == 0 and spec.stdout.split() == ["None", "True"], spec.stdout + spec.stderr
