@@ -1,9 +1,9 @@
-"""The outer minimax loop: one pure outer step for AdMRL, MB-Unif and MB-Gauss, scanned in chunks.
+"""The outer minimax loop: one pure outer step for every task-proposal method, scanned in chunks.
 
 One outer iteration, for K tasks side by side (vmap):
-  propose tasks -> fresh policies -> warm-up on the model (theta_hat, zero-shot)
+  the method proposes tasks -> fresh policies -> warm-up on the model (theta_hat, zero-shot)
   -> SLBO stages: collect real data, refit the model, refine (theta*)
-  -> one real batch of theta* -> task gradient (AdMRL) -> ascend and project.
+  -> one real batch of theta* -> task gradient (methods that use it) -> the method's update.
 The task gradient uses the model theta_hat was adapted on (the warm-up model), so theta_hat is
 a stationary point of the very objective whose Hessian is inverted.
 """
@@ -18,12 +18,11 @@ from flax import struct
 from admrl_jax import replay, sharding
 from admrl_jax.adapt import Learner, episode_returns
 from admrl_jax.dynamics import ModelState
+from admrl_jax.hyperparams import Hyperparams, bind
+from admrl_jax.methods import TaskProposal
 from admrl_jax.rollout import real_rollouts
 from admrl_jax.task_gradient import TaskGradientEstimator
 from admrl_jax.types import Transition, alive_mask
-
-METHODS = ("admrl", "unif", "gauss")
-
 
 @struct.dataclass
 class MetaState:
@@ -31,7 +30,7 @@ class MetaState:
 
   model: ModelState
   buffer: replay.TrajectoryBuffer
-  psi: jax.Array          # [K, k] current tasks (AdMRL: the adversary's iterate)
+  psi: jax.Array          # [K, k] the method's carried tasks (AdMRL: the adversary's iterate)
   key: jax.Array
   iteration: jax.Array    # [] int32
   real_steps: jax.Array   # [] int32, real environment steps collected so far
@@ -43,22 +42,18 @@ class OuterLoop:
 
   learner: Learner
   estimator: TaskGradientEstimator
-  method: str = "admrl"
-  num_tasks: int = 1
+  method: TaskProposal             # how the K tasks are picked (admrl_jax.methods)
   iterations: int = 20
   warmup_rounds: int = 10
   slbo_stages: int = 2
   stage_rounds: int = 5
   real_episodes: int = 10          # real episodes per task per collection
-  ascent_step: float = 0.25        # step length in unit coordinates w in [-1, 1]^k
-  gauss_std: float = 1.0
-  first_task_unit: float = 0.3     # the reference's first task, w = 0.3
   initial_episodes: int = 8        # real episodes of uniform random actions before iteration 1
   mesh: jax.sharding.Mesh | None = None  # a ``tasks`` axis: the K tasks split over its devices
 
-  def __post_init__(self):
-    if self.method not in METHODS:
-      raise ValueError(f"method: unknown value {self.method!r}; allowed: {list(METHODS)}")
+  @property
+  def num_tasks(self) -> int:
+    return self.method.num_tasks
 
   @property
   def family(self):
@@ -69,14 +64,12 @@ class OuterLoop:
     return self.slbo_stages + 1
 
   def init(self, key: jax.Array) -> MetaState:
-    env, box = self.family.env, self.family.box
+    env = self.family.env
     k_model, k_tasks, k_random, k_state = jax.random.split(key, 4)
     capacity = (self.iterations * self.num_tasks * self.collections_per_iteration * self.real_episodes
                 + self.initial_episodes)
     buffer = replay.init_buffer(capacity, env.horizon, env.obs_dim, env.action_dim, env.feature_dim)
-    psi = box.sample_uniform(k_tasks, self.num_tasks)
-    psi = psi.at[0].set(box.from_unit(jnp.full(box.dim, self.first_task_unit)))
-    state = MetaState(self.learner.model.init(k_model), buffer, psi, k_state,
+    state = MetaState(self.learner.model.init(k_model), buffer, self.method.init(k_tasks), k_state,
                       jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
     # The model's first fit needs data: a batch of uniformly random actions (SLBO does the same).
     uniform = lambda obs, k: jax.random.uniform(k, (env.action_dim,), minval=-1.0, maxval=1.0)
@@ -101,14 +94,6 @@ class OuterLoop:
     return state.replace(model=model, buffer=replay.add(state.buffer, traj),
                          real_steps=state.real_steps + steps)
 
-  def propose(self, state: MetaState, key: jax.Array) -> jax.Array:
-    box = self.family.box
-    if self.method == "admrl":
-      return state.psi
-    if self.method == "unif":
-      return box.sample_uniform(key, self.num_tasks)
-    return box.sample_gaussian(key, self.num_tasks, self.gauss_std)
-
   def _collect(self, state: MetaState, agents, key: jax.Array):
     """Real episodes of every task's policy, added to the buffer -> (state, traj [K, E, T, ...])."""
     keys = jax.random.split(key, self.num_tasks)
@@ -120,7 +105,7 @@ class OuterLoop:
     """One outer iteration: (MetaState) -> (MetaState, metrics pytree)."""
     learner, K = self.learner, self.num_tasks
     key, k_prop, k_init, k_warm, k_stages, k_star, k_grad = jax.random.split(state.key, 7)
-    psi = self._split_tasks(self.propose(state, k_prop))
+    psi = self._split_tasks(self.method.propose(state.psi, k_prop))
     agents = self._split_tasks(jax.vmap(learner.agent.init)(jax.random.split(k_init, K)))
 
     model, hat, warm_metrics = learner.slbo_rounds(state.model, agents, psi, state.buffer, k_warm,
@@ -154,34 +139,25 @@ class OuterLoop:
         "warmup_model_return": warm_metrics["episode_return"],
     }
 
-    next_psi = psi
-    if self.method == "admrl":
+    grad = info = None
+    if self.method.uses_task_gradient:
       grad, info = jax.vmap(self.estimator, in_axes=(0, 0, None, 0, 0, 0, 0))(
           hat, psi, model_hat, jax.random.split(k_grad, K), real_hat, real_star, agents)
-      next_psi = self.ascend(psi, grad)
       metrics.update(task_gradient=grad, cg_residual=info.cg_residual,
                      inner_stationarity=info.inner_stationarity,
                      inner_stationarity_rel=info.inner_stationarity_rel, hessian_norm=info.hessian_norm,
                      envelope_star=info.envelope_star, envelope_hat=info.envelope_hat,
                      implicit_term=info.implicit_term)
 
+    next_psi = self.method.update(psi, grad, info)
     state = state.replace(psi=self._split_tasks(next_psi), key=key, iteration=state.iteration + 1)
     return state, metrics
 
-  def ascend(self, psi: jax.Array, grad: jax.Array) -> jax.Array:
-    """psi [K, k] <- Proj(psi + step * g_w / ||g_w||), taken in unit coordinates w.
+  def run_chunk(self, state: MetaState, length: int, hp: Hyperparams | None = None):
+    """``length`` outer iterations in one lax.scan -> (state, metrics with leading axis [length]).
 
-    A normalised step keeps the move ``ascent_step`` long whatever the scale of the returns; a
-    zero or non-finite gradient leaves the task where it is.
+    hp: traced hyper-parameters (``admrl_jax.hyperparams``) bound into the step; None keeps the
+    static objects' own values (baked into the compiled step as constants).
     """
-    box = self.family.box
-    g_w = grad * (jnp.asarray(box.hi) - jnp.asarray(box.lo)) / 2.0
-    norm = jnp.linalg.norm(g_w, axis=-1, keepdims=True)
-    ok = jnp.isfinite(norm) & (norm > 0)
-    direction = jnp.where(ok, g_w / jnp.where(ok, norm, 1.0), 0.0)
-    w = jnp.clip(box.to_unit(psi) + self.ascent_step * direction, -1.0, 1.0)
-    return box.from_unit(w)
-
-  def run_chunk(self, state: MetaState, length: int):
-    """``length`` outer iterations in one lax.scan -> (state, metrics with leading axis [length])."""
-    return jax.lax.scan(self.step, state, None, length=length)
+    loop = self if hp is None else bind(self, hp)
+    return jax.lax.scan(loop.step, state, None, length=length)

@@ -2,15 +2,11 @@
 whether it met it, its measured table, and what bounds it."""
 from __future__ import annotations
 
+from admrl_jax.tables import markdown as _table
+
 
 def _g(x: float) -> str:
   return f"{x:.3g}"
-
-
-def _table(header: list[str], rows: list[list]) -> str:
-  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-  return "\n".join(lines) + "\n"
 
 
 def _verdict(r: dict) -> str:
@@ -111,6 +107,14 @@ def _compiles(r):
           f"trace cache holds {r['trace_cache_size']} entry.\n")
 
 
+def _seeds(r):
+  return (f"{r['rows'][1]['seeds']} seeds in one jit take {_g(r['ratio'])} x one seed's outer iteration "
+          f"({_g(r['per_seed_speedup'])} x the throughput per seed):\n\n"
+          + _table(["seeds", "outer iteration s", "compile s", "FLOP floor s", "iteration / its floor"],
+                   [[x["seeds"], _g(x["seconds"]), _g(x["compile_seconds"]), _g(x["floor_seconds"]),
+                     _g(x["ratio_to_floor"])] for x in r["rows"]]))
+
+
 SECTIONS = {
     "model_rollout": ("1. Model-rollout efficiency", _model_rollout),
     "outer_iteration": ("2. Outer-iteration efficiency", _outer_iteration),
@@ -118,6 +122,7 @@ SECTIONS = {
     "collection": ("4. Real-env collection", _collection),
     "task_vectorisation": ("5. Task vectorisation", _task_vectorisation),
     "compiles": ("6. Compiles", _compiles),
+    "seeds": ("7. Seeds side by side", _seeds),
 }
 
 

@@ -19,7 +19,8 @@ import time
 
 from benchmarks import report
 
-FIGURES = ("model_rollout", "outer_iteration", "task_gradient", "collection", "task_vectorisation", "compiles")
+FIGURES = ("model_rollout", "outer_iteration", "task_gradient", "collection", "task_vectorisation", "compiles",
+           "seeds")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

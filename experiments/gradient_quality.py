@@ -27,7 +27,7 @@ from ml_collections import config_flags
 
 from admrl_jax.cli.common import DEFAULT_CONFIG_PATH
 from admrl_jax.config import build
-from admrl_jax.oracle import model_planner, trajectory_optimisation_oracle
+from admrl_jax.oracles.trajectory import model_planner, trajectory_optimisation_oracle
 from admrl_jax.rollout import model_step_fn
 
 _CONFIG = config_flags.DEFINE_config_file("config", DEFAULT_CONFIG_PATH, "config file")

@@ -1,12 +1,15 @@
 """The outer loop: compiles once, deterministic per seed, config validation, and the whole job."""
 import json
 import os
+import re
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from admrl_jax import hyperparams
 from admrl_jax.config import ConfigError, build, validate
 from admrl_jax.runner import train_and_evaluate
 from tests.conftest import tiny_config
@@ -14,15 +17,18 @@ from tests.conftest import tiny_config
 
 @pytest.fixture(scope="module")
 def admrl_run():
-  """Two chunks of one iteration with a trace counter around the jitted chunk."""
-  loop, evaluator = build(tiny_config("admrl"))
+  """Two chunks of one iteration, hyper-parameters traced, a trace counter around the jitted chunk."""
+  config = tiny_config("admrl")
+  loop, evaluator = build(config)
+  hp = hyperparams.from_config(config)
   traces = []
 
-  def chunk(state):
+  def chunk(state, h):
     traces.append(1)  # runs only while tracing
-    return loop.run_chunk(state, 1)
+    return loop.run_chunk(state, 1, h)
 
-  run = jax.jit(chunk)
+  traced = jax.jit(chunk)
+  run = lambda state, h=hp: traced(state, h)
   state0 = loop.init(jax.random.key(0))
   s1, m1 = run(state0)
   s2, m2 = run(s1)
@@ -36,16 +42,34 @@ def test_new_iteration_and_new_tasks_compile_nothing(admrl_run):
   run(moved)
   assert len(traces) == 1
   # a new task for zero-shot adaptation reuses the compiled function
-  zs_traces = []
-
+  @chex.assert_max_traces(n=1)   # a second trace (a recompile) raises
   def zero_shot(psi, key):
-    zs_traces.append(1)
     return evaluator.learner.zero_shot(s2.model, psi, key, 2).policy
 
   f = jax.jit(zero_shot)
   for psi in ([0.0, 0.0], [1.5, -2.0], [-1.0, 2.0]):
     f(jnp.asarray(psi), jax.random.key(1))
-  assert len(zs_traces) == 1
+
+
+def test_traced_hyperparameters_equal_constants_and_new_values_compile_nothing(admrl_run):
+  """The traced step is bit-equal to the step with the config's values baked in as constants; a new
+  ascent step (or trust region, or model learning rate) reuses the compiled step and takes effect."""
+  loop, _, run, traces, state0, (s1, m1), _ = admrl_run
+  s_const, m_const = jax.jit(lambda s: loop.run_chunk(s, 1))(state0)
+  for a, b in zip(jax.tree.leaves((s1.psi, s1.model.params, m1)), jax.tree.leaves((s_const.psi, s_const.model.params,
+                                                                                      m_const))):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  hp = hyperparams.from_config(tiny_config("admrl"))
+  n = len(traces)
+  box = loop.family.box
+  for step in (0.05, 0.2):
+    s, m = run(state0, hp.replace(ascent_step=jnp.float32(step), max_kl=jnp.float32(0.02),
+                                  model_learning_rate=jnp.float32(3e-3)))
+    moved = np.linalg.norm(np.asarray(box.to_unit(s.psi)) - np.asarray(box.to_unit(m["psi"][0])), axis=-1)
+    inside = np.all(np.abs(np.asarray(box.to_unit(s.psi))) < 1.0, axis=-1)  # not stopped at a face
+    assert inside.any()
+    np.testing.assert_allclose(moved[inside], step, rtol=1e-4)
+  assert len(traces) == n
 
 
 def test_loop_metrics_are_finite_and_counters_advance(admrl_run):
@@ -75,7 +99,7 @@ def test_same_seed_same_numbers(admrl_run):
 
 @pytest.mark.parametrize("field,value,message", [
     ("family", "cheetah", r"family: unknown value 'cheetah'; allowed: \['ant_2d', 'ant_3d', 'half_cheetah_2d', 'half_cheetah_linear', 'hopper_2d', 'humanoid_3d', 'point_mass', 'walker_2d'\]"),
-    ("method", "maml", r"method: unknown value 'maml'; allowed: \['admrl', 'unif', 'gauss'\]"),
+    ("method", "maml", r"method: unknown value 'maml'; allowed: \['admrl', 'gauss', 'unif'\]"),
     ("loop.iterations", 0, r"loop.iterations: must be a positive integer, got 0"),
     ("trpo.max_kl", -1.0, r"trpo.max_kl: must be a positive number, got -1.0"),
     ("task_gradient.solver", "lu", r"task_gradient.solver: unknown value 'lu'; allowed: \['normal', 'direct'\]"),
@@ -123,8 +147,8 @@ def test_main_job_writes_run_directory(tmp_path):
 def test_evaluation_v_star_is_the_best_of_the_oracles_and_the_zero_action():
   """With ``eval.mpc_samples`` > 0 the MPC oracle joins: a one-step trajectory oracle sits at doing
   nothing, so on the box's corners MPC's return is the best known and V* takes it."""
-  from admrl_jax.mpc_oracle import sampling_mpc_oracle
-  from admrl_jax.runner import evaluate
+  from admrl_jax.oracles.mpc import sampling_mpc_oracle
+  from admrl_jax.evaluation_protocol import evaluate
   c = tiny_config("admrl")
   c.eval.oracle_iters = 1
   c.eval.few_shot_episodes = ()
@@ -144,13 +168,13 @@ def test_evaluation_v_star_is_the_best_of_the_oracles_and_the_zero_action():
 def test_baseline_proposals_stay_in_the_box_and_differ_per_iteration(method):
   loop, _ = build(tiny_config(method))
   state = loop.init(jax.random.key(0))
-  a, b = loop.propose(state, jax.random.key(1)), loop.propose(state, jax.random.key(2))
+  a, b = loop.method.propose(state.psi, jax.random.key(1)), loop.method.propose(state.psi, jax.random.key(2))
   assert a.shape == (loop.num_tasks, 2) and not np.allclose(a, b)
   box = loop.family.box
-  many = np.asarray(loop.propose(state.replace(psi=state.psi), jax.random.key(3)))
+  many = np.asarray(loop.method.propose(state.psi, jax.random.key(3)))
   assert np.all((many >= np.asarray(box.lo)) & (many <= np.asarray(box.hi)))
   if method == "gauss":  # w ~ N(0, 1) clipped: a sizeable share of the mass sits on the faces
-    w = np.asarray(box.to_unit(jax.vmap(lambda k: loop.propose(state, k))(jax.random.split(jax.random.key(4), 500))))
+    w = np.asarray(box.to_unit(jax.vmap(lambda k: loop.method.propose(state.psi, k))(jax.random.split(jax.random.key(4), 500))))
     assert 0.2 < np.mean(np.abs(w) == 1.0) < 0.45
 
 
@@ -176,8 +200,64 @@ def test_best_known_return_skips_a_nan_policy_and_names_tasks_with_no_finite_ret
 
 
 def test_gap_table_refuses_a_nan_return_and_names_the_set_budget_and_task():
-  from admrl_jax.runner import gap_rows
+  from admrl_jax.evaluation import gap_rows
   results = {"in_box": {"v_star": np.array([3.0, 3.0]), "returns": {"zero_shot": np.array([1.0, 2.0])}},
              "ood": {"v_star": np.array([3.0, 3.0]), "returns": {"zero_shot": np.array([1.0, np.nan])}}}
   with pytest.raises(FloatingPointError, match=r"the ood set, budget zero_shot: returns: not finite on tasks \[1\]"):
     gap_rows(results)
+
+
+def test_schema_is_the_one_source_and_checks_every_field():
+  """default.py is the schema's defaults; every field has a meaning and a check that rejects a value of
+  the wrong kind, naming the field; typed() builds the dataclasses by keyword and refuses unknown fields."""
+  import dataclasses
+
+  from admrl_jax import schema
+  from admrl_jax.configs.default import get_config
+  assert get_config().to_dict() == schema.default_config().to_dict()
+  fields = list(schema._walk(schema.default_config()))
+  leaves = lambda d: sum(leaves(v) if isinstance(v, dict) else 1 for v in d.values())
+  assert len(fields) == leaves(get_config().to_dict())
+  for name, f, value in fields:
+    assert f.metadata["doc"], name
+    assert f.metadata["check"] is not None, name
+    bad = 3 if isinstance(value, str) else "x"
+    raw = schema.default_config().to_dict()
+    node = raw
+    *parents, leaf = name.split(".")
+    for p in parents:
+      node = node[p]
+    node[leaf] = bad
+    with pytest.raises(ConfigError, match=rf"^{re.escape(name)}: "):
+      schema.check_fields(raw)
+  raw = schema.default_config().to_dict()
+  raw["model"]["hiden"] = (8,)
+  with pytest.raises(ConfigError, match=r"^model.hiden: unknown field"):
+    schema.check_fields(raw)
+  c = schema.typed(tiny_config())
+  assert c.model.hidden == (32, 32) and dataclasses.is_dataclass(c.eval)
+
+
+def test_a_new_method_is_one_class_and_one_registration():
+  """A task proposal defined here (always the box's centre), registered by name, is accepted by the
+  config, built into the shared outer loop and proposes its tasks; the outer step calls no task gradient
+  for it."""
+  import dataclasses
+
+  from admrl_jax import methods
+
+  @methods.register("centre")
+  @dataclasses.dataclass(frozen=True)
+  class Centre(methods.TaskProposal):
+    def propose(self, psi, key):
+      return jnp.broadcast_to(self.box.from_unit(jnp.zeros(self.box.dim)), psi.shape)
+
+  try:
+    c = tiny_config("centre")
+    validate(c)
+    loop, _ = build(c)
+    assert isinstance(loop.method, Centre) and not loop.method.uses_task_gradient
+    psi = loop.method.propose(loop.method.init(jax.random.key(0)), jax.random.key(1))
+    np.testing.assert_allclose(np.asarray(psi), np.zeros((c.loop.num_tasks, 2)), atol=1e-6)
+  finally:
+    methods.REGISTRY.pop("centre")

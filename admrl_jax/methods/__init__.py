@@ -1,0 +1,11 @@
+"""Methods: how the outer loop picks its training tasks (``base.TaskProposal``), by name.
+
+Adding a method: one module here with a ``@register("name")`` class, and its import line below.
+"""
+from admrl_jax.methods.base import REGISTRY, TaskProposal, make_method, register  # noqa: F401
+from admrl_jax.methods import admrl, gaussian, uniform  # noqa: F401  (registration)
+
+
+def names() -> tuple[str, ...]:
+  """The registered method names (``config.method``)."""
+  return tuple(REGISTRY)
