@@ -61,4 +61,16 @@ CPU the goal is below the floor for K = 16.
 One compilation for the whole run is the design: tasks are traced arguments, and every shape is fixed
 by the config.
 """,
+    "seeds": """
+Missed on this CPU. The five-seed step takes 5.4 x the one-seed step: batching the seeds' products
+recovered none of the one-seed step's distance from its FLOP floor (6.7 x; the five-seed step sits at
+7.6 x its five-times-larger floor, 0.92 x the per-seed throughput). Figure 5 finds the same for K
+tasks; XLA already spreads the one-seed step's larger products over both cores, and the remaining
+distance lies in work that batching here does not shrink (where exactly was not measured: the per-part
+ratios of figure 2 are the place to start). What side by side buys on this machine is one compilation
+instead of five (94 s for the five-seed step against 86 s for one seed, 432 s for five solo compiles)
+and one host loop; the seeds' numbers stay their solo runs' (tests/test_seeds.py). **What would meet
+it:** hardware with idle parallelism at one seed (an accelerator, where one seed's step fills a small
+part of the device), or seeds over devices.
+""",
 }
