@@ -15,6 +15,7 @@ Backend, frame skip and horizon per family are chosen by measurement
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -49,8 +50,9 @@ class BraxTaskEnv:
             f"feature_dim={self.feature_dim}, height_offset={self.height_offset!r}, "
             f"feature_tag={self.feature_tag!r})")
 
-  @property
+  @functools.cached_property
   def obs_dim(self) -> int:
+    """Brax computes it by an eager reset on every read (about 90 s on a fresh MJX process): read once."""
     return self.brax_env.observation_size
 
   @property
