@@ -21,6 +21,7 @@ constructs that instead.
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 from typing import ClassVar
 
@@ -55,7 +56,7 @@ def make_method(name: str, box: TaskBox, num_tasks: int, **fields) -> "TaskPropo
 
 
 @dataclasses.dataclass(frozen=True)
-class TaskProposal:
+class TaskProposal(abc.ABC):
   """Static description of a method's task proposal; its methods are pure functions."""
 
   box: TaskBox
@@ -72,9 +73,9 @@ class TaskProposal:
     psi = self.box.sample_uniform(key, self.num_tasks)
     return psi.at[0].set(self.box.from_unit(jnp.full(self.box.dim, self.first_task_unit)))
 
+  @abc.abstractmethod
   def propose(self, psi: jax.Array, key: jax.Array) -> jax.Array:
     """The tasks [K, k] of this iteration, from the carried state psi [K, k]."""
-    raise NotImplementedError
 
   def update(self, psi: jax.Array, grad: jax.Array | None, info) -> jax.Array:
     """The next state from this iteration's tasks psi [K, k] and (if used) their task gradient."""

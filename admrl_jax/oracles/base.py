@@ -9,6 +9,7 @@ adding an oracle is one module and one ``register`` line in ``oracles/__init__.p
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 from typing import ClassVar
 
@@ -39,7 +40,7 @@ class OracleSettings:
   mpc_knot_every: int = 1
 
 
-class Oracle:
+class Oracle(abc.ABC):
   """Base of the V* oracles: ``name`` (the registry's and ``eval.oracle``'s), ``label`` (V*'s log
   lines), ``cached`` (False: cheap, computed every time), ``build``, ``budget`` and the call."""
 
@@ -48,18 +49,18 @@ class Oracle:
   cached: ClassVar[bool] = True
 
   @classmethod
+  @abc.abstractmethod
   def build(cls, settings: OracleSettings, learner) -> "Oracle":
     """The oracle of the evaluation's numbers; ``learner``: the evaluator's (family, agent)."""
-    raise NotImplementedError
 
   @property
+  @abc.abstractmethod
   def budget(self) -> dict:
     """What is computed, as the cache key's part: kind and budget."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def __call__(self, family, psis: jax.Array, eval_key: jax.Array):
     """psis [G, k] -> (v [G], curve [C, G]) from ``rollout.evaluation_starts(env, eval_key, episodes)``."""
-    raise NotImplementedError
 
 
 ORACLES: dict[str, type[Oracle]] = {}
