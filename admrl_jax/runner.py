@@ -70,16 +70,6 @@ def run_mesh(config) -> jax.sharding.Mesh | None:
   return task_mesh(config.devices)
 
 
-def _place(loop: OuterLoop, state: MetaState) -> MetaState:
-  """``loop.place``; with several processes from host values (equal on every process), the only
-  input device_put accepts for devices of other processes."""
-  if jax.process_count() == 1:
-    return loop.place(state)
-  impl = jax.random.key_impl(state.key)
-  placed = loop.place(jax.device_get(state.replace(key=jax.random.key_data(state.key))))
-  return placed.replace(key=jax.random.wrap_key_data(placed.key, impl=impl))
-
-
 def _barrier(name: str) -> None:
   """With several processes, wait until all reach ``name``: a barrier of jax.distributed's
   coordination service (an XLA collective's CPU (gloo) context waits only 30 s for its peers, less
@@ -147,7 +137,7 @@ def train(config, run_dir: str, log=print, resume: bool = False, on_iteration=No
   loop, evaluator = build(config, mesh=run_mesh(config))
   ckpt = Checkpointer(run_dir, keep=config.checkpoint.keep or None,
                       keep_period=config.checkpoint.keep_period or None)
-  state = _place(loop, loop.init(jax.random.key(config.seed)))
+  state = loop.place(loop.init(jax.random.key(config.seed)))
   history = []
   if resume and ckpt.latest_step() is not None:
     state, history = ckpt.restore(state)   # onto the placed state's shardings
