@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from admrl_jax import plots, tables
+from admrl_jax.envs import ANALYTIC
 from admrl_jax.evaluation import Evaluator, best_known_return, few_shot, gap_rows, reference_rows, zero_shot
 from admrl_jax.oracles import OracleSettings, build_oracles, eval_stream
 from admrl_jax.oracles.cache import cached_oracle
@@ -35,13 +36,12 @@ from admrl_jax.oracles.trajectory import model_planner_fn
 
 # Families whose true dynamics are cheap, deterministic and differentiable (pure JAX): "auto" turns the
 # floor (adaptation on the true system at the evaluator's budget) and the model planner on for them.
-ANALYTIC_FAMILIES = ("point_mass",)
 ADAPT_STREAM = 10_000   # the run's key folded with this: the policy evaluator's adaptation key
 
 
 def switched_on(value: str, family) -> bool:
   """An ``eval.floor`` / ``eval.model_planner`` switch resolved for a family."""
-  return value == "on" or (value == "auto" and family.name in ANALYTIC_FAMILIES)
+  return value == "on" or (value == "auto" and family.name in ANALYTIC)
 
 
 def make_test_sets(box, eval_key: jax.Array, grid_points: int, grid_points_3d: tuple, random_tasks: int,
@@ -111,7 +111,7 @@ class EvaluationProtocol:
                oracles=build_oracles(names, settings, evaluator.learner), adapt_seeds=e.adapt_seeds,
                few_shot_episodes=tuple(e.few_shot_episodes),
                floor=AdaptationFloor.of(evaluator, e.adapt_seeds) if switched_on(e.floor, family) else None,
-               planner_iters=e.oracle_iters if switched_on(e.model_planner, family) else 0,
+               planner_iters=(e.planner_iters or e.oracle_iters) if switched_on(e.model_planner, family) else 0,
                cache_dir=e.oracle_cache, method=config.method, family_name=config.family, seed=config.seed,
                grid_points=e.grid_points, grid_points_3d=tuple(e.grid_points_3d))
 

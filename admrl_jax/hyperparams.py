@@ -21,6 +21,9 @@ from flax import struct
 FIELDS = {
     "ascent_step": ("loop.ascent_step", "method", "ascent_step"),
     "gauss_std": ("loop.gauss_std", "method", "gauss_std"),
+    "search_beta": ("adversary.search_beta", "method", "search_beta"),
+    "search_bandwidth": ("adversary.search_bandwidth", "method", "search_bandwidth"),
+    "search_forget": ("adversary.search_forget", "method", "search_forget"),
     "model_learning_rate": ("model.learning_rate", "model", "learning_rate"),
     "model_weight_decay": ("model.weight_decay", "model", "weight_decay"),
     "model_grad_clip": ("model.grad_clip", "model", "grad_clip"),
@@ -40,6 +43,9 @@ class Hyperparams:
 
   ascent_step: jnp.ndarray
   gauss_std: jnp.ndarray
+  search_beta: jnp.ndarray
+  search_bandwidth: jnp.ndarray
+  search_forget: jnp.ndarray
   model_learning_rate: jnp.ndarray
   model_weight_decay: jnp.ndarray
   model_grad_clip: jnp.ndarray

@@ -19,7 +19,7 @@ from admrl_jax import replay, sharding
 from admrl_jax.adapt import Learner, episode_returns
 from admrl_jax.dynamics import ModelState
 from admrl_jax.hyperparams import Hyperparams, bind
-from admrl_jax.methods import TaskProposal
+from admrl_jax.methods import Feedback, TaskProposal
 from admrl_jax.rollout import real_rollouts
 from admrl_jax.task_gradient import TaskGradientEstimator
 from admrl_jax.types import Transition, alive_mask
@@ -31,6 +31,7 @@ class MetaState:
   model: ModelState
   buffer: replay.TrajectoryBuffer
   psi: jax.Array          # [K, k] the method's carried tasks (AdMRL: the adversary's iterate)
+  memory: dict            # the method's own memory pytree (``TaskProposal.init_memory``; {} if none)
   key: jax.Array
   iteration: jax.Array    # [] int32
   real_steps: jax.Array   # [] int32, real environment steps collected so far
@@ -69,8 +70,8 @@ class OuterLoop:
     capacity = (self.iterations * self.num_tasks * self.collections_per_iteration * self.real_episodes
                 + self.initial_episodes)
     buffer = replay.init_buffer(capacity, env.horizon, env.obs_dim, env.action_dim, env.feature_dim)
-    state = MetaState(self.learner.model.init(k_model), buffer, self.method.init(k_tasks), k_state,
-                      jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+    state = MetaState(self.learner.model.init(k_model), buffer, self.method.init(k_tasks),
+                      self.method.init_memory(), k_state, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
     # The model's first fit needs data: a batch of uniformly random actions (SLBO does the same).
     uniform = lambda obs, k: jax.random.uniform(k, (env.action_dim,), minval=-1.0, maxval=1.0)
     traj = real_rollouts(env, uniform, k_random, self.initial_episodes)
@@ -116,7 +117,7 @@ class OuterLoop:
     """One outer iteration: (MetaState) -> (MetaState, metrics pytree)."""
     learner, K = self.learner, self.num_tasks
     key, k_prop, k_init, k_warm, k_stages, k_star, k_grad = jax.random.split(state.key, 7)
-    psi = self._split_tasks(self.method.propose(state.psi, k_prop))
+    psi = self._split_tasks(self.method.propose(state.psi, state.memory, k_prop))
     agents = self._split_tasks(jax.vmap(learner.agent.init)(jax.random.split(k_init, K)))
 
     model, hat, warm_metrics = learner.slbo_rounds(state.model, agents, psi, state.buffer, k_warm,
@@ -160,8 +161,10 @@ class OuterLoop:
                      envelope_star=info.envelope_star, envelope_hat=info.envelope_hat,
                      implicit_term=info.implicit_term)
 
-    next_psi = self.method.update(psi, grad, info)
-    state = state.replace(psi=self._split_tasks(next_psi), key=key, iteration=state.iteration + 1)
+    feedback = Feedback(metrics["gap_estimate"], grad, info, jax.random.fold_in(k_prop, 1))
+    next_psi, memory = self.method.update(psi, state.memory, feedback)
+    state = state.replace(psi=self._split_tasks(next_psi), memory=memory, key=key,
+                          iteration=state.iteration + 1)
     return state, metrics
 
   def run_chunk(self, state: MetaState, length: int, hp: Hyperparams | None = None):

@@ -115,6 +115,20 @@ class Loop:
 
 
 @dataclasses.dataclass(frozen=True)
+class Adversary:
+  step_rule: str = _field("normalised", "admrl: normalised (w += step g/|g|) | raw (the reference: w += step g)",
+                          one_of(_names("admrl_jax.methods.admrl", "STEP_RULES")))
+  restart_patience: int = _field(0, "admrl: restart an adversary at a uniform task when its net move over this "
+                                 "many iterations is below one ascent step", non_negative_int("never"))
+  search_beta: float = _field(1.0, "gap_search: weight of the confidence bonus (traced)", non_negative)
+  search_bandwidth: float = _field(0.25, "gap_search: kernel width in unit task coordinates (traced)", positive)
+  search_forget: float = _field(25.0, "gap_search: outer iterations over which a gap estimate fades by e (traced)",
+                                positive)
+  search_candidates: int = _field(256, "gap_search: uniformly drawn tasks scored per proposal", positive_int)
+  search_memory: int = _field(128, "gap_search: most recent (task, gap estimate) pairs remembered", positive_int)
+
+
+@dataclasses.dataclass(frozen=True)
 class Model:
   hidden: tuple = _field((128, 128), "dynamics MLP widths (reference: 1000, 1000)", widths)
   learning_rate: float = _field(1e-3, "Adam(W) step size (traced)", positive)
@@ -176,6 +190,8 @@ class Eval:
                               "steps) through the learned model, plans run on the true system; auto: on for "
                               "deterministic differentiable families (point_mass) | on | off",
                               one_of(["auto", "on", "off"]))
+  planner_iters: int = _field(0, "model planner: Adam steps per plan; 0: eval.oracle_iters (the oracle's own budget)",
+                              non_negative_int("eval.oracle_iters"))
   episodes: int = _field(8, "evaluation episodes per task (mean action)", positive_int)
   few_shot_episodes: tuple = _field((), "few-shot budgets in real episodes per task, e.g. (2, 4)", counts)
   few_shot_rounds: int = _field(4, "SLBO rounds after each few-shot batch", positive_int)
@@ -217,13 +233,14 @@ class Logging:
 class Config:
   family: str = _field("point_mass", "task family: see admrl_jax.envs.FAMILIES", one_of(_names("admrl_jax.envs", "FAMILIES", sort=True)))
   method: str = _field("admrl", "task proposal, by name (admrl_jax.methods): admrl (adversarial tasks) | unif "
-                       "(MB-Unif) | gauss (MB-Gauss)", one_of(_names("admrl_jax.methods", "REGISTRY", sort=True)))
+                       "(MB-Unif) | gauss (MB-Gauss) | gap_search (an adversary on the measured gap estimates)", one_of(_names("admrl_jax.methods", "REGISTRY", sort=True)))
   seed: int = _field(0, "one seed drives everything (typed PRNG keys split per consumer)", any_int)
   workdir: str = _field("runs", "run directories are created under this folder", string)
   backend: str = _field("jax", "physics backend of the family's env: see admrl_jax.envs.BACKENDS", string)
   devices: int = _field(1, "devices along the mesh's task axis; K tasks are split over them", positive_int)
   task: Task = _field(Task, "the task box")
   loop: Loop = _field(Loop, "the outer loop")
+  adversary: Adversary = _field(Adversary, "the adversary's search rules (methods admrl, gap_search)")
   model: Model = _field(Model, "the dynamics model")
   trpo: Trpo = _field(Trpo, "TRPO, in adaptation")
   task_gradient: TaskGradient = _field(TaskGradient, "the implicit task gradient")

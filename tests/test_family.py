@@ -21,7 +21,7 @@ def family():
 
 
 def test_unknown_family_names_allowed_values():
-  with pytest.raises(ValueError, match=r"family: unknown value 'nope'; allowed: \['ant_2d', 'ant_3d', 'half_cheetah_2d', 'half_cheetah_linear', 'hopper_2d', 'humanoid_3d', 'point_mass', 'walker_2d'\]"):
+  with pytest.raises(ValueError, match=r"family: unknown value 'nope'; allowed: \['ant_2d', 'ant_3d', 'half_cheetah_2d', 'half_cheetah_linear', 'hopper_2d', 'humanoid_3d', 'point_mass', 'point_mass_corner', 'walker_2d'\]"):
     make_family("nope")
 
 
@@ -54,13 +54,15 @@ def test_reward_from_stored_features_matches_env(family):
   np.testing.assert_allclose(traj.next_obs[:, :-1], traj.obs[:, 1:])
 
 
-def test_every_target_in_the_box_is_a_reachable_equilibrium(family):
-  """For each corner velocity g there is an action |a_i| <= 0.9 holding v = g, u = a fixed."""
-  env = family.env
-  for g in family.box.grid(2):
-    # at equilibrium u = a and thrust = drag: solve gain R(kappa|g|) a = drag(g) for a
+@pytest.mark.parametrize("name", ["point_mass", "point_mass_corner"])
+def test_every_target_in_the_box_is_a_reachable_equilibrium(name):
+  """For each velocity g of a 9 x 9 grid over the box there is an action |a_i| <= 0.9 holding
+  v = g, u = a fixed (the corner regime turns the thrust, it does not weaken it)."""
+  env = make_family(name).env
+  for g in make_family(name).box.grid(9):
+    # at equilibrium u = a and thrust = drag: solve gain R(angle(g)) a = drag(g) for a
     speed = jnp.linalg.norm(g)
-    angle = env.kappa * speed
+    angle = env.thrust_angle(g, speed)
     rot = jnp.array([[jnp.cos(angle), -jnp.sin(angle)], [jnp.sin(angle), jnp.cos(angle)]])
     drag = (env.b1 + env.b2 * speed + env.b3 * jax.nn.relu(speed - env.v_turb)) * g
     a = jnp.linalg.solve(env.gain * rot, drag)
@@ -69,7 +71,21 @@ def test_every_target_in_the_box_is_a_reachable_equilibrium(family):
     np.testing.assert_allclose(env.dynamics(s, a), s, atol=1e-5)
 
 
-def test_oracle_converges_and_beats_simple_controllers(family):
+def test_corner_regime_turns_the_thrust_only_in_its_corner():
+  """PointMass2D-Corner: at v = (1.8, 1.8) the thrust turns by a further ~90 degrees; at (1.8, 0),
+  (0, 1.8), (-1.8, -1.8) and (0.6, 0.6) it turns as in PointMass2D (to 3e-3 rad)."""
+  plain, corner = make_family("point_mass").env, make_family("point_mass_corner").env
+  for v, extra in (((1.8, 1.8), np.pi / 2), ((1.8, 0.0), 0.0), ((0.0, 1.8), 0.0), ((-1.8, -1.8), 0.0),
+                   ((0.6, 0.6), 0.0)):
+    v = jnp.asarray(v)
+    speed = jnp.linalg.norm(v)
+    diff = float(corner.thrust_angle(v, speed) - plain.thrust_angle(v, speed))
+    np.testing.assert_allclose(diff, extra, atol=3e-3)
+
+
+@pytest.mark.parametrize("name", ["point_mass", "point_mass_corner"])
+def test_oracle_converges_and_beats_simple_controllers(name):
+  family = make_family(name)
   psis = family.box.grid(2)
   v_star, curve = trajectory_optimisation_oracle(family, psis, jax.random.key(3), n_episodes=4, iters=1500)
   curve = np.asarray(curve)

@@ -168,13 +168,13 @@ def test_evaluation_v_star_is_the_best_of_the_oracles_and_the_zero_action():
 def test_baseline_proposals_stay_in_the_box_and_differ_per_iteration(method):
   loop, _ = build(tiny_config(method))
   state = loop.init(jax.random.key(0))
-  a, b = loop.method.propose(state.psi, jax.random.key(1)), loop.method.propose(state.psi, jax.random.key(2))
+  a, b = loop.method.propose(state.psi, {}, jax.random.key(1)), loop.method.propose(state.psi, {}, jax.random.key(2))
   assert a.shape == (loop.num_tasks, 2) and not np.allclose(a, b)
   box = loop.family.box
-  many = np.asarray(loop.method.propose(state.psi, jax.random.key(3)))
+  many = np.asarray(loop.method.propose(state.psi, {}, jax.random.key(3)))
   assert np.all((many >= np.asarray(box.lo)) & (many <= np.asarray(box.hi)))
   if method == "gauss":  # w ~ N(0, 1) clipped: a sizeable share of the mass sits on the faces
-    w = np.asarray(box.to_unit(jax.vmap(lambda k: loop.method.propose(state.psi, k))(jax.random.split(jax.random.key(4), 500))))
+    w = np.asarray(box.to_unit(jax.vmap(lambda k: loop.method.propose(state.psi, {}, k))(jax.random.split(jax.random.key(4), 500))))
     assert 0.2 < np.mean(np.abs(w) == 1.0) < 0.45
 
 
@@ -249,7 +249,7 @@ def test_a_new_method_is_one_class_and_one_registration():
   @methods.register("centre")
   @dataclasses.dataclass(frozen=True)
   class Centre(methods.TaskProposal):
-    def propose(self, psi, key):
+    def propose(self, psi, memory, key):
       return jnp.broadcast_to(self.box.from_unit(jnp.zeros(self.box.dim)), psi.shape)
 
   try:
@@ -257,7 +257,7 @@ def test_a_new_method_is_one_class_and_one_registration():
     validate(c)
     loop, _ = build(c)
     assert isinstance(loop.method, Centre) and not loop.method.uses_task_gradient
-    psi = loop.method.propose(loop.method.init(jax.random.key(0)), jax.random.key(1))
+    psi = loop.method.propose(loop.method.init(jax.random.key(0)), loop.method.init_memory(), jax.random.key(1))
     np.testing.assert_allclose(np.asarray(psi), np.zeros((c.loop.num_tasks, 2)), atol=1e-6)
   finally:
     methods.REGISTRY.pop("centre")

@@ -23,7 +23,8 @@ from scipy import stats
 
 from admrl_jax import tables
 
-NAMES = {"admrl": "AdMRL", "unif": "MB-Unif", "gauss": "MB-Gauss"}
+NAMES = {"admrl": "AdMRL", "unif": "MB-Unif", "gauss": "MB-Gauss", "gap_search": "Gap search"}
+BASELINES = ("unif", "gauss")
 FIELDS = ["worst_case_gap", "mean_gap", "cvar10_gap", "ood_worst_case_gap"]
 RETURN_COLUMNS = ("return", "floor_return", "planner_return")
 HEADER = ("method", "seeds", "worst-case gap", "mean gap", "CVaR-10% gap", "OOD worst-case gap", "real steps",
@@ -138,7 +139,48 @@ def table(root: str) -> str:
     per = ", ".join(f"s{r['seed']}: " + " / ".join(f"{r['policy'][f]:.1f}" for f in FIELDS)
                     for r in sorted(runs_m, key=lambda r: r["seed"]) if r["policy"])
     lines.append(f"- {NAMES.get(method, method)}: {per}")
+  paired = paired_table(rows)
+  if paired:
+    lines += ["", "Paired by seed (method minus baseline, seeds both ran; negative: the method's gap is lower): "
+              "mean difference ± half-width of its 95 % t-interval, and the two-sided paired t-test's p. An "
+              "interval that contains 0 is a tie.", "", paired.rstrip("\n")]
   return "\n".join(lines) + "\n"
+
+
+def paired_differences(a: dict, b: dict) -> dict | None:
+  """Seed-paired differences a - b of every gap field: {field: (mean, 95 % half-width, p, n)}; a, b:
+  {seed: {field: value}}. None with fewer than 2 common seeds."""
+  seeds = sorted(set(a) & set(b))
+  if len(seeds) < 2:
+    return None
+  out = {}
+  for f in FIELDS:
+    d = np.asarray([a[s][f] - b[s][f] for s in seeds], np.float64)
+    half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
+    p = float(stats.ttest_rel([a[s][f] for s in seeds], [b[s][f] for s in seeds]).pvalue) if d.std() > 0 else 1.0
+    out[f] = (float(d.mean()), float(half), p, d.size)
+  return out
+
+
+def paired_table(rows: dict) -> str:
+  """Markdown: every non-baseline method against each baseline, paired by seed, for the policy evaluator
+  and (where both ran it) the model planner."""
+  cells = []
+  for method in sorted(set(rows) - set(BASELINES), key=lambda m: (m not in NAMES, m)):
+    for base in BASELINES:
+      for kind in ("policy", "planner"):
+        per = {name: {r["seed"]: r[kind] for r in rows.get(name, []) if r.get(kind)} for name in (method, base)}
+        diff = paired_differences(per[method], per[base])
+        if diff is None:
+          continue
+        label = f"{NAMES.get(method, method)} - {NAMES.get(base, base)}" + (" (model planner)" if kind == "planner"
+                                                                           else "")
+        cells.append([label, diff[FIELDS[0]][3], *(f"{m:+.1f} ± {h:.1f} (p {p:.2f})" for m, h, p, _ in
+                                                    (diff[f] for f in FIELDS))])
+  if not cells:
+    return ""
+  return tables.markdown(("comparison", "seeds", "worst-case gap", "mean gap", "CVaR-10% gap", "OOD worst-case gap"),
+                         cells)
 
 
 def _floor(runs: list[dict], v_star: dict) -> dict:

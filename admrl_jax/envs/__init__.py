@@ -4,11 +4,12 @@ from __future__ import annotations
 import functools
 
 from admrl_jax.envs import brax_tasks
-from admrl_jax.envs.point_mass import point_mass_family
+from admrl_jax.envs.point_mass import point_mass_corner_family, point_mass_family
 from admrl_jax.tasks import TaskBox, TaskFamily
 
 FAMILIES = {
     "point_mass": point_mass_family,
+    "point_mass_corner": point_mass_corner_family,
     "hopper_2d": brax_tasks.hopper_2d,
     "walker_2d": brax_tasks.walker_2d,
     "ant_2d": brax_tasks.ant_2d,
@@ -19,7 +20,9 @@ FAMILIES = {
 }
 # Physics backends each family can run on; the first is its default.
 BACKENDS = {name: brax_tasks.BRAX_BACKENDS for name in FAMILIES}
-BACKENDS["point_mass"] = ("jax",)
+ANALYTIC = ("point_mass", "point_mass_corner")   # pure-JAX families: one backend, no Brax
+for _name in ANALYTIC:
+  BACKENDS[_name] = ("jax",)
 
 
 @functools.lru_cache(maxsize=32)
@@ -34,7 +37,7 @@ def make_family(name: str, backend: str | None = None, lo: tuple = (), hi: tuple
   backend = backend or BACKENDS[name][0]
   if backend not in BACKENDS[name]:
     raise ValueError(f"backend: unknown value {backend!r} for family {name!r}; allowed: {list(BACKENDS[name])}")
-  family = FAMILIES[name]() if name == "point_mass" else FAMILIES[name](backend=backend)
+  family = FAMILIES[name]() if name in ANALYTIC else FAMILIES[name](backend=backend)
   if lo or hi:
     dim = family.box.dim
     for field, value in (("task.lo", lo), ("task.hi", hi)):

@@ -3,12 +3,14 @@
 A method decides which K tasks psi [K, k] the outer iteration trains on. The outer step
 (``minimax.OuterLoop.step``) calls, each iteration:
 
-  psi = method.propose(state_psi, key)            # the tasks of this iteration
+  psi = method.propose(state_psi, memory, key)              # the tasks of this iteration
   ... adapt on the model, collect real data, refit the model ...
-  grad, info = task gradient at psi               # only if method.uses_task_gradient
-  state_psi = method.update(psi, grad, info)      # what the next iteration's propose starts from
+  grad, info = task gradient at psi                          # only if method.uses_task_gradient
+  state_psi, memory = method.update(psi, memory, Feedback(gap_estimate, grad, info, key))
 
-``state_psi`` [K, k] is carried in ``MetaState.psi``; ``init`` gives its first value. Fields
+``state_psi`` [K, k] is carried in ``MetaState.psi`` (``init`` gives its first value) and
+``memory`` (a pytree of fixed shape, ``init_memory`` gives it; ``{}`` for methods without one) in
+``MetaState.memory``: a method's history of tasks and gap estimates, or its stall counters. Fields
 listed in ``traced_fields`` are hyper-parameters that do not change shapes: the outer step receives
 them in the traced ``Hyperparams`` pytree (``admrl_jax.hyperparams``), so one compiled step serves
 every value of them (and seeds or values vmapped side by side).
@@ -23,10 +25,11 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from admrl_jax.tasks import TaskBox
 
@@ -55,6 +58,24 @@ def make_method(name: str, box: TaskBox, num_tasks: int, **fields) -> "TaskPropo
   return cls(box=box, num_tasks=num_tasks, **{k: v for k, v in fields.items() if k in names})
 
 
+@struct.dataclass
+class Feedback:
+  """What one outer iteration tells the method about the tasks psi [K, k] it trained on."""
+
+  gap_estimate: jax.Array     # [K] theta*'s real return minus theta_hat's (the in-loop gap estimate)
+  grad: jax.Array | None      # [K, k] the implicit task gradient (None unless uses_task_gradient)
+  info: Any                   # the estimator's diagnostics (None unless uses_task_gradient)
+  key: jax.Array              # randomness for the update (restarts, ...)
+
+
+def latin_hypercube(key: jax.Array, n: int, dim: int) -> jax.Array:
+  """n points [n, dim] in [-1, 1]^dim, one in each of n equal slices of every axis (spread out)."""
+  k_perm, k_jitter = jax.random.split(key)
+  perms = jax.vmap(lambda k: jax.random.permutation(k, n))(jax.random.split(k_perm, dim)).T   # [n, dim]
+  u = (perms + jax.random.uniform(k_jitter, (n, dim))) / n
+  return 2.0 * u - 1.0
+
+
 @dataclasses.dataclass(frozen=True)
 class TaskProposal(abc.ABC):
   """Static description of a method's task proposal; its methods are pure functions."""
@@ -69,14 +90,22 @@ class TaskProposal(abc.ABC):
   loop_class: ClassVar[type | None] = None   # None: the shared minimax.OuterLoop
 
   def init(self, key: jax.Array) -> jax.Array:
-    """The first iteration's state psi [K, k]: uniform on the box, task 0 at w = first_task_unit."""
-    psi = self.box.sample_uniform(key, self.num_tasks)
-    return psi.at[0].set(self.box.from_unit(jnp.full(self.box.dim, self.first_task_unit)))
+    """The first iteration's state psi [K, k]. One task: the reference's, w = first_task_unit in
+    every coordinate. K > 1: spread over the box (a Latin hypercube: one task in each K-th of
+    every axis), so K adversaries start apart."""
+    if self.num_tasks == 1:
+      return self.box.from_unit(jnp.full((1, self.box.dim), self.first_task_unit))
+    return self.box.from_unit(latin_hypercube(key, self.num_tasks, self.box.dim))
+
+  def init_memory(self):
+    """The method's memory pytree (fixed shapes; carried in ``MetaState.memory``); none by default."""
+    return {}
 
   @abc.abstractmethod
-  def propose(self, psi: jax.Array, key: jax.Array) -> jax.Array:
-    """The tasks [K, k] of this iteration, from the carried state psi [K, k]."""
+  def propose(self, psi: jax.Array, memory, key: jax.Array) -> jax.Array:
+    """The tasks [K, k] of this iteration, from the carried state psi [K, k] and the memory."""
 
-  def update(self, psi: jax.Array, grad: jax.Array | None, info) -> jax.Array:
-    """The next state from this iteration's tasks psi [K, k] and (if used) their task gradient."""
-    return psi
+  def update(self, psi: jax.Array, memory, feedback: Feedback):
+    """(next carried state [K, k], next memory) from this iteration's tasks psi [K, k] and what
+    they gave (``Feedback``); by default the tasks are carried over and the memory kept."""
+    return psi, memory

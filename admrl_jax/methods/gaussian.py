@@ -15,5 +15,5 @@ class Gaussian(TaskProposal):
 
   traced_fields = ("gauss_std",)
 
-  def propose(self, psi: jax.Array, key: jax.Array) -> jax.Array:
+  def propose(self, psi: jax.Array, memory, key: jax.Array) -> jax.Array:
     return self.box.sample_gaussian(key, self.num_tasks, self.gauss_std)

@@ -12,5 +12,5 @@ from admrl_jax.methods.base import TaskProposal, register
 @dataclasses.dataclass(frozen=True)
 class Uniform(TaskProposal):
 
-  def propose(self, psi: jax.Array, key: jax.Array) -> jax.Array:
+  def propose(self, psi: jax.Array, memory, key: jax.Array) -> jax.Array:
     return self.box.sample_uniform(key, self.num_tasks)
