@@ -69,7 +69,8 @@ def build(config, mesh=None) -> tuple[OuterLoop, Evaluator]:
   method = make_method(c.method, family.box, lp.num_tasks, ascent_step=lp.ascent_step, gauss_std=lp.gauss_std,
                        step_rule=adv.step_rule, restart_patience=adv.restart_patience, search_beta=adv.search_beta,
                        search_bandwidth=adv.search_bandwidth, search_forget=adv.search_forget,
-                       candidates=adv.search_candidates, memory_size=adv.search_memory)
+                       candidates=adv.search_candidates, memory_size=adv.search_memory,
+                       search_signal=adv.search_signal)
   loop = (method.loop_class or OuterLoop)(
       learner=learner, estimator=estimator, method=method, iterations=lp.iterations,
       warmup_rounds=lp.warmup_rounds, slbo_stages=lp.slbo_stages, stage_rounds=lp.stage_rounds,

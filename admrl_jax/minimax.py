@@ -161,7 +161,8 @@ class OuterLoop:
                      envelope_star=info.envelope_star, envelope_hat=info.envelope_hat,
                      implicit_term=info.implicit_term)
 
-    feedback = Feedback(metrics["gap_estimate"], grad, info, jax.random.fold_in(k_prop, 1))
+    model_error = metrics["warmup_model_return"] - return_hat
+    feedback = Feedback(metrics["gap_estimate"], model_error, grad, info, jax.random.fold_in(k_prop, 1))
     next_psi, memory = self.method.update(psi, state.memory, feedback)
     state = state.replace(psi=self._split_tasks(next_psi), memory=memory, key=key,
                           iteration=state.iteration + 1)

@@ -119,3 +119,30 @@ def gap_heatmap_slices(path: str, grid_psi: np.ndarray, gaps: np.ndarray, counts
   fig.suptitle(textwrap.fill(title, 60 * counts[2]), fontsize=9)
   fig.savefig(path, dpi=110)
   plt.close(fig)
+
+
+def study_gap_maps(path: str, maps: dict[str, np.ndarray], grid_psi: np.ndarray, paths: dict[str, list],
+                   title: str) -> None:
+  """One row of heat maps over a 2-D grid: per panel name the seed-mean gap [G] (first dim of
+  grid_psi [G, 2] varies slowest) on one shared colour scale, with every seed's proposed tasks
+  (paths[name]: a list of [N, 2] arrays) as dots. Panels without paths (the floor) have none."""
+  grid_psi = np.asarray(grid_psi)
+  xs, ys = np.unique(grid_psi[:, 0]), np.unique(grid_psi[:, 1])
+  dx, dy = (xs[1] - xs[0]) / 2, (ys[1] - ys[0]) / 2
+  vmax = max(float(np.nanmax(g)) for g in maps.values())
+  fig, axes = plt.subplots(1, len(maps), figsize=(3.6 * len(maps), 3.6), squeeze=False)
+  for ax, (name, gaps) in zip(axes[0], maps.items()):
+    image = np.asarray(gaps).reshape(len(xs), len(ys)).T
+    im = ax.imshow(image, origin="lower", cmap="viridis_r", vmin=0.0, vmax=vmax,
+                   extent=(xs[0] - dx, xs[-1] + dx, ys[0] - dy, ys[-1] + dy), aspect="auto")
+    for seed_path in paths.get(name, []):
+      p = np.asarray(seed_path)
+      ax.plot(p[:, 0], p[:, 1], ".", ms=3, alpha=0.6)
+    ax.set_title(f"{name}\nworst {np.nanmax(gaps):.1f}, mean {np.nanmean(gaps):.1f}", fontsize=9)
+    ax.set_xlabel("psi_0")
+  axes[0, 0].set_ylabel("psi_1")
+  fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="gap")
+  fig.suptitle(title, fontsize=10, y=1.08)
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  fig.savefig(path, dpi=80, bbox_inches="tight")
+  plt.close(fig)

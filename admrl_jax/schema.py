@@ -120,6 +120,9 @@ class Adversary:
                           one_of(_names("admrl_jax.methods.admrl", "STEP_RULES")))
   restart_patience: int = _field(0, "admrl: restart an adversary at a uniform task when its net move over this "
                                  "many iterations is below one ascent step", non_negative_int("never"))
+  search_signal: str = _field("gap", "gap_search: the score it searches on: gap (the in-loop gap estimate) | "
+                              "model_error (|theta_hat's model-predicted return - its real return|)",
+                              one_of(_names("admrl_jax.methods.gap_search", "SIGNALS")))
   search_beta: float = _field(1.0, "gap_search: weight of the confidence bonus (traced)", non_negative)
   search_bandwidth: float = _field(0.25, "gap_search: kernel width in unit task coordinates (traced)", positive)
   search_forget: float = _field(25.0, "gap_search: outer iterations over which a gap estimate fades by e (traced)",

@@ -14,9 +14,10 @@ from tests.conftest import tiny_config
 BOX = TaskBox((-2.0, 0.0), (2.0, 1.0))   # unequal sides: unit coordinates matter
 
 
-def _feedback(grad, gap=None, key=0):
+def _feedback(grad, gap=None, key=0, model_error=None):
   gap = jnp.zeros(grad.shape[0]) if gap is None else gap
-  return Feedback(gap, grad, None, jax.random.key(key))
+  model_error = jnp.zeros(grad.shape[0]) if model_error is None else model_error
+  return Feedback(gap, model_error, grad, None, jax.random.key(key))
 
 
 def test_normalised_step_has_the_step_length_and_raw_step_scales_with_the_gradient():
@@ -92,6 +93,19 @@ def test_gap_search_first_spreads_then_returns_to_the_worst_corner(num_tasks):
   assert np.mean(np.all(visits > 0.6, axis=-1)) > 1 / 4
   assert int(memory["count"]) == 60 * num_tasks
   assert np.all(np.abs(visits) <= 1.0)
+
+
+def test_gap_search_remembers_the_signal_it_is_told_to():
+  """search_signal=gap stores the gap estimates; model_error the model's absolute return error."""
+  psi = BOX.from_unit(jnp.array([[0.1, 0.2], [-0.5, 0.5]]))
+  gap, err = jnp.array([3.0, -1.0]), jnp.array([-7.0, 2.0])
+  for signal, stored in (("gap", [3.0, -1.0]), ("model_error", [7.0, 2.0])):
+    m = make_method("gap_search", BOX, 2, search_signal=signal)
+    _, memory = m.update(psi, m.init_memory(), _feedback(jnp.zeros((2, 2)), gap, model_error=err))
+    np.testing.assert_allclose(memory["gap"][:2], stored)
+    np.testing.assert_allclose(memory["w"][:2], BOX.to_unit(psi), atol=1e-6)
+  with pytest.raises(ValueError, match=r"adversary.search_signal: unknown value 'x'; allowed: \['gap', 'model_error'\]"):
+    make_method("gap_search", BOX, 1, search_signal="x")
 
 
 def test_gap_search_runs_in_the_outer_step_and_its_memory_is_checkpointed(tmp_path):

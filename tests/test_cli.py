@@ -108,3 +108,48 @@ def test_installed_command_runs_from_any_directory(tmp_path):
   spec = _python("-c", "import importlib.util as u; print(u.find_spec('experiments'), u.find_spec('admrl_jax.cli.train')"
                  " is not None)", cwd=tmp_path)
   assert spec.returncode == 0 and spec.stdout.split() == ["None", "True"], spec.stdout + spec.stderr
+
+
+def _fake_finished_run(run_dir, method: str, seed: int, worst: float):
+  """A run directory as a finished run leaves it (the files a study publishes), without training."""
+  import csv
+  import json
+
+  os.makedirs(run_dir)
+  with open(os.path.join(run_dir, "summary.json"), "w") as fh:
+    json.dump({"method": method, "family": "point_mass", "seed": seed, "real_env_steps": 100, "wall_time_s": 1.0}, fh)
+  with open(os.path.join(run_dir, "eval.csv"), "w", newline="") as fh:
+    w = csv.writer(fh)
+    w.writerow(["set", "budget", "psi", "v_star", "return"])
+    for i, (x, y) in enumerate([(-1, -1), (-1, 1), (1, -1), (1, 1)]):
+      w.writerow(["in_box", "zero_shot", f"{x:.3f} {y:.3f}", 100.0, 100.0 - (worst if i == 3 else 1.0)])
+  with open(os.path.join(run_dir, "metrics.csv"), "w") as fh:
+    fh.write("iteration,psi/0/0,psi/0/1\n1,0.5,0.5\n2,0.7,0.9\n")
+  with open(os.path.join(run_dir, "config.json"), "w") as fh:
+    fh.write("{}\n")
+
+
+def test_study_publishes_finished_runs_pairs_them_and_refuses_bad_input(tmp_path):
+  """A study whose runs have finished (no training) publishes their four files, recomputes results.md
+  with the seed-paired comparison and draws the gap map; re-running keeps what is published. A bad
+  method or study name exits 2 with one line naming the field."""
+  work, pub = tmp_path / "work", tmp_path / "pub"
+  for seed, (w_unif, w_gap) in enumerate([(10.0, 4.0), (12.0, 5.0), (11.0, 5.5)]):
+    _fake_finished_run(work / "s" / f"unif-s{seed}", "unif", seed, w_unif)
+    _fake_finished_run(work / "s" / f"gap_search-s{seed}", "gap_search", seed, w_gap)
+  args = ["-m", "experiments.study", "--study=s", "--methods=unif,gap_search", "--seeds=0,1,2",
+          f"--publish={pub}", f"--config.workdir={work}"]
+  p = _python(*args)
+  assert p.returncode == 0, p.stderr[-3000:]
+  for name in ("unif-s0", "gap_search-s2"):
+    assert sorted(os.listdir(pub / "s" / name)) == ["config.json", "eval.csv", "metrics.csv", "summary.json"]
+  results = (pub / "s" / "results.md").read_text()
+  # worst-case gaps 4, 5, 5.5 against 10, 12, 11: paired differences -6, -7, -5.5
+  assert "| Gap search - MB-Unif | 3 | -6.2 ± 1.9" in results, results
+  assert (pub / "s" / "gap_maps.png").stat().st_size > 0
+  again = _python(*args)
+  assert again.returncode == 0 and again.stdout.count("published already, skipped") == 6, again.stdout
+  assert "python -m experiments.study --study=s" in (pub / "s" / "README.md").read_text()
+  assert _one_error_line(_python("-m", "experiments.study", "--study=s", "--methods=unif,nope"), 2).startswith(
+      "error: methods: unknown value(s) ['nope']; allowed:")
+  assert _one_error_line(_python("-m", "experiments.study", "--methods=unif"), 2).startswith("error: study: needs")

@@ -11,6 +11,10 @@ SPEC section 5 asks. Then per method: worst-case, mean, CVaR-10% and OOD worst-c
 model planner; and the adaptation floor beside them (the floor does not depend on the run: the mean of
 the runs' floor columns, which agree when the floor came from one cache). A run directory without
 eval.csv (written before it existed) is reported from its summary.json, against its own V*, marked *.
+A run's row is its directory name without -s<seed> (the method, or a labelled variant such as
+admrl_restart). Below the table: every method or variant against MB-Unif and MB-Gauss paired by seed
+(mean difference, 95 % t-interval, paired t-test). ``study_figure`` draws the seed-mean gap maps with
+the proposed tasks from the same files.
 """
 import csv
 import glob
@@ -49,6 +53,14 @@ def load_runs(root: str) -> list[dict]:
                 for r in csv.DictReader(fh)]
     runs.append({"name": os.path.basename(run_dir), "summary": summary, "rows": rows})
   return runs
+
+
+def group(run: dict) -> str:
+  """The row a run belongs to: its directory name without the -s<seed> suffix (the method, or a
+  labelled variant of it such as admrl_raw), else the summary's method."""
+  name, seed = run["name"], run["summary"].get("seed")
+  suffix = f"-s{seed}"
+  return name[: -len(suffix)] if seed is not None and name.endswith(suffix) else run["summary"]["method"]
 
 
 def shared_v_star(runs: list[dict]) -> dict:
@@ -105,7 +117,7 @@ def table(root: str) -> str:
     else:
       entry.update(policy=recompute(run, v_star), planner=recompute(run, v_star, "planner_return"),
                    floor=recompute(run, v_star, "floor_return"), own_v_star=False)
-    rows.setdefault(s["method"], []).append(entry)
+    rows.setdefault(group(run), []).append(entry)
   cells = []
   for method in list(NAMES) + sorted(set(rows) - set(NAMES)):
     for kind in ("policy", "planner"):
@@ -194,6 +206,54 @@ def _floor(runs: list[dict], v_star: dict) -> dict:
   for (s, psi), values in per_task.items():
     gaps.setdefault(s, []).append(v_star[(s, psi)] - float(np.mean(values)))
   return _summary(gaps)
+
+
+def study_figure(root: str, path: str, column: str = "return", label: str = "policy evaluator") -> bool:
+  """Heat maps of a study's in-box gaps against the shared V*: per method the mean over seeds of
+  ``column`` with every seed's proposed tasks (metrics.csv) on top, then the adaptation floor. Only
+  for 2-D task boxes; False (nothing written) otherwise or without eval.csv files."""
+  from admrl_jax import plots   # matplotlib only where a figure is drawn
+
+  runs = [r for r in load_runs(root) if r["rows"]]
+  if not runs:
+    return False
+  v_star = shared_v_star(runs)
+  grid = sorted({r["psi"] for run in runs for r in run["rows"] if r["set"] == "in_box"},
+                key=lambda p: tuple(float(x) for x in p.split()))
+  psi = np.asarray([[float(x) for x in p.split()] for p in grid])
+  if psi.shape[1] != 2 or len(grid) != len(np.unique(psi[:, 0])) * len(np.unique(psi[:, 1])):
+    return False
+  maps, paths = {}, {}
+  order = list(NAMES) + sorted({group(r) for r in runs} - set(NAMES))
+  for method in order:
+    mine = [r for r in runs if group(r) == method]
+    per_seed = [recompute(r, v_star, column) for r in mine]
+    per_seed = [p["gaps"]["in_box"] for p in per_seed if p]
+    if not per_seed:
+      continue
+    name = NAMES.get(method, method)
+    maps[name] = np.mean([[p[g] for g in grid] for p in per_seed], axis=0)
+    paths[name] = [_proposed_tasks(os.path.join(root, r["name"], "metrics.csv")) for r in mine]
+  # beside the policy evaluator, the same adaptation on the true dynamics (the planner's floor is V* itself)
+  floor = [recompute(r, v_star, "floor_return") for r in runs] if column == "return" else []
+  floor = [f["gaps"]["in_box"] for f in floor if f]
+  if floor:
+    maps["adaptation floor"] = np.mean([[f[g] for g in grid] for f in floor], axis=0)
+  if not maps:
+    return False
+  plots.study_gap_maps(path, maps, psi, paths, f"{os.path.basename(os.path.normpath(root))}: {label} gap, "
+                                                 f"mean over seeds; dots: proposed tasks")
+  return True
+
+
+def _proposed_tasks(metrics_csv: str) -> np.ndarray:
+  """The tasks a run trained on, [N * K, 2], from the psi/<task>/<coordinate> columns of metrics.csv."""
+  if not os.path.exists(metrics_csv):
+    return np.zeros((0, 2))
+  with open(metrics_csv) as fh:
+    rows = list(csv.DictReader(fh))
+  tasks = sorted({c.split("/")[1] for c in rows[0] if c.startswith("psi/")}) if rows else []
+  return np.asarray([[float(r[f"psi/{t}/0"]), float(r[f"psi/{t}/1"])] for r in rows for t in tasks]).reshape(-1, 2)
 
 
 def run():

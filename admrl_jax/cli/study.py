@@ -4,7 +4,8 @@
       --config=experiments/configs/point_mass_corner_study.py \\
       --methods=unif,gauss,admrl,gap_search --seeds=0,1,2,3,4 [--commit] [--config.field=value ...]
 
-Runs train in <workdir>/<study>/<method>-s<seed> (checkpoints; machine-local). Seeds go outermost
+Runs train in <workdir>/<study>/<method>-s<seed> (checkpoints; machine-local); with --variant=V
+(for --config overrides, e.g. --config.adversary.step_rule=raw) in <method>_V-s<seed>, a row of its own. Seeds go outermost
 (every method of seed 0, then of seed 1, ...), so a study stopped part-way holds complete pairs.
 After each run its evidence is published under --publish (default docs/runs)/<study>/<method>-s<seed>/:
 summary.json, eval.csv, metrics.csv (the tasks the method proposed, per iteration) and config.json;
@@ -33,7 +34,7 @@ from ml_collections import config_flags
 
 from admrl_jax import runner
 from admrl_jax.cli.common import DEFAULT_CONFIG_PATH, fail, run as run_main, start
-from admrl_jax.cli.results_table import table
+from admrl_jax.cli.results_table import study_figure, table
 from admrl_jax.config import ConfigError, validate
 from admrl_jax.methods import names as method_names
 from admrl_jax.run_dir import checkpoint_steps
@@ -45,6 +46,8 @@ _METHODS = flags.DEFINE_list("methods", ["unif", "gauss", "admrl"], f"methods, f
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "seeds (integers)")
 _PUBLISH = flags.DEFINE_string("publish", "docs/runs", "folder the studies' evidence is published in")
 _COMMIT = flags.DEFINE_bool("commit", False, "git commit the published files after every finished run")
+_VARIANT = flags.DEFINE_string("variant", "", "a label for runs whose config differs by --config overrides: "
+                               "run directories <method>_<variant>-s<seed>, a row of their own in the table")
 
 PUBLISHED_FILES = ("summary.json", "eval.csv", "metrics.csv", "config.json")
 
@@ -57,13 +60,24 @@ def publish(run_dir: str, out_dir: str) -> None:
 
 
 def write_index(study_dir: str, command: str) -> None:
-  """results.md (recomputed from the published files) and README.md (the command) of a study."""
+  """results.md (recomputed from the published files), the gap maps, and README.md: every command that
+  ran into this study (commands.txt, one per line, in order)."""
   with open(os.path.join(study_dir, "results.md"), "w") as fh:
     fh.write(table(study_dir))
+  study_figure(study_dir, os.path.join(study_dir, "gap_maps.png"))
+  study_figure(study_dir, os.path.join(study_dir, "planner_gap_maps.png"), "planner_return", "model planner")
+  listed = os.path.join(study_dir, "commands.txt")
+  commands = open(listed).read().splitlines() if os.path.exists(listed) else []
+  if command not in commands:
+    commands.append(command)
+    with open(listed, "w") as fh:
+      fh.write("\n".join(commands) + "\n")
   with open(os.path.join(study_dir, "README.md"), "w") as fh:
-    fh.write(f"# {os.path.basename(study_dir)}\n\nProduced (and resumed) by\n\n```bash\n{command}\n```\n\n"
-             "Each <method>-s<seed>/ holds a run's summary.json, eval.csv, metrics.csv and config.json; "
-             "`results.md` is `python -m experiments.results_table` of this folder.\n")
+    fh.write(f"# {os.path.basename(study_dir)}\n\nProduced (and resumed) by\n\n```bash\n" + "\n".join(commands)
+             + "\n```\n\nEach <method>-s<seed>/ holds a run's summary.json, eval.csv, metrics.csv and config.json; "
+             "`results.md` is `python -m experiments.results_table` of this folder; `gap_maps.png` and "
+             "`planner_gap_maps.png` are the seed-mean gap maps with the proposed tasks "
+             "(`admrl_jax.cli.results_table.study_figure`).\n")
 
 
 def commit(paths: list[str], message: str, tries: int = 5) -> None:
@@ -104,7 +118,8 @@ def main(argv):
         validate(config)
       except ConfigError as err:
         fail(str(err))
-      jobs.append((f"{method}-s{seed}", config))
+      label = f"{method}_{_VARIANT.value}" if _VARIANT.value else method
+      jobs.append((f"{label}-s{seed}", config))
   jax.config.update("jax_compilation_cache_dir", os.path.join(base.workdir, "jax_cache"))
   for name, config in jobs:
     run_dir, out_dir = os.path.join(work_root, name), os.path.join(study_dir, name)
@@ -122,6 +137,7 @@ def main(argv):
     if _COMMIT.value:
       commit([study_dir], f"Study {_STUDY.value}: {name} finished (summary.json, eval.csv, metrics.csv, config.json; "
                           "results.md recomputed)")
+  write_index(study_dir, command)     # also when every run was published already: tables and figures redrawn
   print(table(study_dir), end="")
 
 

@@ -6,7 +6,7 @@ A method decides which K tasks psi [K, k] the outer iteration trains on. The out
   psi = method.propose(state_psi, memory, key)              # the tasks of this iteration
   ... adapt on the model, collect real data, refit the model ...
   grad, info = task gradient at psi                          # only if method.uses_task_gradient
-  state_psi, memory = method.update(psi, memory, Feedback(gap_estimate, grad, info, key))
+  state_psi, memory = method.update(psi, memory, Feedback(gap_estimate, model_error, grad, info, key))
 
 ``state_psi`` [K, k] is carried in ``MetaState.psi`` (``init`` gives its first value) and
 ``memory`` (a pytree of fixed shape, ``init_memory`` gives it; ``{}`` for methods without one) in
@@ -63,6 +63,7 @@ class Feedback:
   """What one outer iteration tells the method about the tasks psi [K, k] it trained on."""
 
   gap_estimate: jax.Array     # [K] theta*'s real return minus theta_hat's (the in-loop gap estimate)
+  model_error: jax.Array      # [K] theta_hat's return predicted by the warm-up model minus its real return
   grad: jax.Array | None      # [K, k] the implicit task gradient (None unless uses_task_gradient)
   info: Any                   # the estimator's diagnostics (None unless uses_task_gradient)
   key: jax.Array              # randomness for the update (restarts, ...)

@@ -1,8 +1,11 @@
 """Gap search: an adversary that does not lean on the implicit task gradient.
 
-It remembers every task it trained on with the in-loop gap estimate measured there (theta*'s real
-return minus theta_hat's: real data, no Hessian, no solve) and proposes the tasks where an upper
-confidence bound on the current gap is highest:
+It remembers every task it trained on with a measured score g and proposes the tasks where an upper
+confidence bound on the current score is highest. The score (``search_signal``) is either the
+in-loop gap estimate (theta*'s real return minus theta_hat's: real data, no Hessian, no solve) or
+the model's error there, |theta_hat's return predicted by the warm-up model - its real return| (the
+simulation lemma's term: how far the model is from the system on the adapted policy's states,
+without the adaptation's own noise, which dominates the gap estimate):
 
     n(w)     = sum_i a_i(w),   a_i(w) = exp(-|w - w_i|^2 / (2 h^2)) * exp(-(t - t_i) / forget)
     mean(w)  = (sum_i a_i(w) g_i + g_max) / (n(w) + 1)          (optimistic prior: the worst recent gap)
@@ -24,6 +27,8 @@ import jax.numpy as jnp
 
 from admrl_jax.methods.base import Feedback, TaskProposal, register
 
+SIGNALS = ("gap", "model_error")
+
 
 @register("gap_search")
 @dataclasses.dataclass(frozen=True)
@@ -32,9 +37,14 @@ class GapSearch(TaskProposal):
   search_bandwidth: float = 0.25   # kernel width h in unit coordinates (traced)
   search_forget: float = 25.0      # outer iterations over which an estimate fades by e (traced)
   candidates: int = 256            # tasks scored per proposal
-  memory_size: int = 128           # most recent (task, gap estimate) pairs remembered
+  memory_size: int = 128           # most recent (task, score) pairs remembered
+  search_signal: str = "gap"       # gap: the in-loop gap estimate | model_error: |predicted - real| return
 
   traced_fields = ("search_beta", "search_bandwidth", "search_forget")
+
+  def __post_init__(self):
+    if self.search_signal not in SIGNALS:
+      raise ValueError(f"adversary.search_signal: unknown value {self.search_signal!r}; allowed: {list(SIGNALS)}")
 
   def init_memory(self):
     """w [M, k] unit-coordinate tasks, gap [M] their estimates, t [M] the iteration measured (-1:
@@ -76,10 +86,11 @@ class GapSearch(TaskProposal):
     return self.box.from_unit(chosen)
 
   def update(self, psi: jax.Array, memory, feedback: Feedback):
-    """Write this iteration's K (task, gap estimate) pairs into the memory (oldest overwritten)."""
+    """Write this iteration's K (task, score) pairs into the memory (oldest overwritten)."""
     slots = (memory["count"] + jnp.arange(self.num_tasks)) % self.memory_size
+    score = feedback.gap_estimate if self.search_signal == "gap" else jnp.abs(feedback.model_error)
     memory = {"w": memory["w"].at[slots].set(self.box.to_unit(psi)),
-              "gap": memory["gap"].at[slots].set(feedback.gap_estimate),
+              "gap": memory["gap"].at[slots].set(score),
               "t": memory["t"].at[slots].set(memory["now"]),
               "count": memory["count"] + self.num_tasks, "now": memory["now"] + 1}
     return psi, memory
