@@ -236,7 +236,8 @@ class Logging:
 class Config:
   family: str = _field("point_mass", "task family: see admrl_jax.envs.FAMILIES", one_of(_names("admrl_jax.envs", "FAMILIES", sort=True)))
   method: str = _field("admrl", "task proposal, by name (admrl_jax.methods): admrl (adversarial tasks) | unif "
-                       "(MB-Unif) | gauss (MB-Gauss) | gap_search (an adversary on the measured gap estimates)", one_of(_names("admrl_jax.methods", "REGISTRY", sort=True)))
+                       "(MB-Unif) | gauss (MB-Gauss) | gap_search (an adversary on the measured gap estimates) | random_walk "
+                       "(AdMRL's walk in random directions: the control of its gradient)", one_of(_names("admrl_jax.methods", "REGISTRY", sort=True)))
   seed: int = _field(0, "one seed drives everything (typed PRNG keys split per consumer)", any_int)
   workdir: str = _field("runs", "run directories are created under this folder", string)
   backend: str = _field("jax", "physics backend of the family's env: see admrl_jax.envs.BACKENDS", string)

@@ -36,6 +36,20 @@ def test_normalised_step_has_the_step_length_and_raw_step_scales_with_the_gradie
     make_method("admrl", BOX, 1, step_rule="adam")
 
 
+def test_random_walk_takes_the_adversary_s_steps_in_random_directions():
+  """The control walk: every move is ascent_step long (inside the box), directions differ per key and
+  per task, and no task gradient is asked for."""
+  m = make_method("random_walk", BOX, 3, ascent_step=0.1)
+  assert not m.uses_task_gradient
+  psi = BOX.from_unit(jnp.zeros((3, 2)))
+  moves = []
+  for i in range(2):
+    new, _ = m.update(psi, m.init_memory(), Feedback(jnp.zeros(3), jnp.zeros(3), None, None, jax.random.key(i)))
+    moves.append(np.asarray(BOX.to_unit(new)))
+  np.testing.assert_allclose(np.linalg.norm(moves[0], axis=-1), 0.1, rtol=1e-5)
+  assert not np.allclose(moves[0], moves[1]) and not np.allclose(moves[0][0], moves[0][1])
+
+
 def test_a_stalled_adversary_restarts_and_a_moving_one_does_not():
   """Two adversaries: one pushed into the corner (it stops there), one moving freely along w_0.
   With patience 3 the cornered one restarts at a fresh task after 3 iterations; the other never."""

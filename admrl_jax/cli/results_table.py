@@ -27,7 +27,7 @@ from scipy import stats
 
 from admrl_jax import tables
 
-NAMES = {"admrl": "AdMRL", "unif": "MB-Unif", "gauss": "MB-Gauss", "gap_search": "Gap search"}
+NAMES = {"admrl": "AdMRL", "unif": "MB-Unif", "gauss": "MB-Gauss", "gap_search": "Gap search", "random_walk": "Random walk"}
 BASELINES = ("unif", "gauss")
 FIELDS = ["worst_case_gap", "mean_gap", "cvar10_gap", "ood_worst_case_gap"]
 RETURN_COLUMNS = ("return", "floor_return", "planner_return")

@@ -66,3 +66,18 @@ class AdMRL(TaskProposal):
     memory = {"anchor": jnp.where(due[:, None], w, anchor), "since": jnp.where(due, 0, since),
               "restarts": memory["restarts"] + stalled.astype(jnp.int32)}
     return box.from_unit(w), memory
+
+
+@register("random_walk")
+@dataclasses.dataclass(frozen=True)
+class RandomWalk(AdMRL):
+  """The adversary's control: AdMRL's walk (same start, step length, projection, restarts) with the
+  task gradient replaced by a uniformly random direction. Where AdMRL does no better than this, its
+  gradient is not what moves it."""
+
+  uses_task_gradient = False
+
+  def update(self, psi: jax.Array, memory, feedback: Feedback):
+    noise = jax.random.normal(jax.random.fold_in(feedback.key, 7), psi.shape)
+    grad = noise * 2.0 / (jnp.asarray(self.box.hi) - jnp.asarray(self.box.lo))   # so g_w is the noise itself
+    return super().update(psi, memory, feedback.replace(grad=grad))
