@@ -138,7 +138,7 @@ def study_gap_maps(path: str, maps: dict[str, np.ndarray], grid_psi: np.ndarray,
     for seed_path in paths.get(name, []):
       p = np.asarray(seed_path)
       ax.plot(p[:, 0], p[:, 1], ".", ms=3, alpha=0.6)
-    ax.set_title(f"{name}\nworst {np.nanmax(gaps):.1f}, mean {np.nanmean(gaps):.1f}", fontsize=9)
+    ax.set_title(f"{name}\nmap max {np.nanmax(gaps):.1f}, map mean {np.nanmean(gaps):.1f}", fontsize=9)
     ax.set_xlabel("psi_0")
   axes[0, 0].set_ylabel("psi_1")
   fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="gap")
