@@ -23,6 +23,19 @@ def start(argv) -> None:
     fail(f"unexpected arguments {argv[1:]}; use --flag=value or --config.field=value")
 
 
+def checked_methods_and_seeds(methods: list[str], seeds: list[str]) -> list[int]:
+  """Exit 2 naming the field unless every method is registered and every seed an integer; the seeds."""
+  from admrl_jax.methods import names as method_names
+
+  bad = [m for m in methods if m not in method_names()]
+  if bad or not methods:
+    fail(f"methods: unknown value(s) {bad}; allowed: {sorted(method_names())}")
+  try:
+    return [int(s) for s in seeds]
+  except ValueError:
+    fail(f"seeds: must be integers, got {seeds}")
+
+
 def config_paths(argv) -> list[str]:
   """The files named by --config=PATH / --config PATH in argv (without a ``:argument`` suffix)."""
   paths = []

@@ -33,7 +33,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from admrl_jax import runner
-from admrl_jax.cli.common import DEFAULT_CONFIG_PATH, fail, run as run_main, start
+from admrl_jax.cli.common import DEFAULT_CONFIG_PATH, checked_methods_and_seeds, fail, run as run_main, start
 from admrl_jax.cli.results_table import study_figure, table
 from admrl_jax.config import ConfigError, validate
 from admrl_jax.methods import names as method_names
@@ -97,13 +97,7 @@ def main(argv):
   start(argv)
   if not _STUDY.value or os.sep in _STUDY.value:
     fail(f"study: needs a folder name without {os.sep!r}, got {_STUDY.value!r}")
-  bad = [m for m in _METHODS.value if m not in method_names()]
-  if bad or not _METHODS.value:
-    fail(f"methods: unknown value(s) {bad}; allowed: {sorted(method_names())}")
-  try:
-    seeds = [int(s) for s in _SEEDS.value]
-  except ValueError:
-    fail(f"seeds: must be integers, got {_SEEDS.value}")
+  seeds = checked_methods_and_seeds(_METHODS.value, _SEEDS.value)
   base = _CONFIG.value
   work_root = os.path.join(base.workdir, _STUDY.value)
   study_dir = os.path.join(_PUBLISH.value, _STUDY.value)

@@ -22,7 +22,7 @@ from admrl_jax.run_dir import checkpoint_steps
 from admrl_jax.config import ConfigError, validate
 from admrl_jax.methods import names as method_names
 from admrl_jax.sweep import train_seeds
-from admrl_jax.cli.common import DEFAULT_CONFIG_PATH, fail, run as run_main, start
+from admrl_jax.cli.common import DEFAULT_CONFIG_PATH, checked_methods_and_seeds, fail, run as run_main, start
 from admrl_jax.cli.results_table import table
 
 _CONFIG = config_flags.DEFINE_config_file("config", DEFAULT_CONFIG_PATH,
@@ -36,13 +36,7 @@ _SIDE_BY_SIDE = flags.DEFINE_bool("side_by_side", True, "train a method's seeds 
 
 def main(argv):
   start(argv)
-  bad = [m for m in _METHODS.value if m not in method_names()]
-  if bad or not _METHODS.value:
-    fail(f"methods: unknown value(s) {bad}; allowed: {sorted(method_names())}")
-  try:
-    seeds = [int(s) for s in _SEEDS.value]
-  except ValueError:
-    fail(f"seeds: must be integers, got {_SEEDS.value}")
+  seeds = checked_methods_and_seeds(_METHODS.value, _SEEDS.value)
   configs = {}
   for method in _METHODS.value:
     for seed in seeds:
