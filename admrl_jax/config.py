@@ -6,12 +6,15 @@ from the typed config.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from admrl_jax import sharding
 from admrl_jax.adapt import Learner
 from admrl_jax.dynamics import DynamicsModel
 from admrl_jax.envs import make_family
 from admrl_jax.evaluation import Evaluator
-from admrl_jax.methods import make_method
+from admrl_jax.methods import REGISTRY as METHODS, make_method
+from admrl_jax.meta_rl import MetaRLLoop
 from admrl_jax.minimax import OuterLoop
 from admrl_jax.schema import ConfigError, check_fields, typed  # noqa: F401  (ConfigError: re-exported)
 from admrl_jax.task_gradient import SolverConfig, TaskGradientEstimator
@@ -42,12 +45,22 @@ def validate(config) -> None:
                       f"split over devices), got {config.model.batch_size}")
   if config.model.loss_horizon > family.env.horizon:
     raise ConfigError("model.loss_horizon: must not exceed the family's horizon")
+  if is_model_free(config.method) and config.devices != 1:
+    raise ConfigError(f"devices: the model-free baseline {config.method!r} runs on one device, got {config.devices}")
   if config.eval.oracle == "mpc" and not config.eval.mpc_samples:
     raise ConfigError("eval.oracle: 'mpc' needs candidate plans, eval.mpc_samples > 0")
 
 
-def build(config, mesh=None) -> tuple[OuterLoop, Evaluator]:
-  """Validated config -> (outer loop, evaluator); ``mesh``: a 1-D mesh with a ``tasks`` axis."""
+def is_model_free(method: str) -> bool:
+  """Whether ``method`` is a model-free baseline (its own learner and loop, ``meta_rl``)."""
+  return method in METHODS and METHODS[method].loop_class is MetaRLLoop
+
+
+def build(config, mesh=None) -> tuple[OuterLoop | MetaRLLoop, Evaluator]:
+  """Validated config -> (outer loop, evaluator); ``mesh``: a 1-D mesh with a ``tasks`` axis.
+
+  A model-free baseline's loop is ``MetaRLLoop`` around its learner (built from its config section);
+  the evaluator (TRPO on the true dynamics: the floor, the policy oracle) is the same for every method."""
   validate(config)
   c = typed(config)
   family = make_family(c.family, c.backend, c.task.lo, c.task.hi)
@@ -65,6 +78,12 @@ def build(config, mesh=None) -> tuple[OuterLoop, Evaluator]:
                         damping_scale=g.damping_scale)
   estimator = TaskGradientEstimator(agent=agent, family=family, model=model, rollouts=lp.gradient_rollouts,
                                     solver=solver, hessian=g.hessian, advantage=g.advantage)
+  evaluator = Evaluator(learner=learner, adapt_updates=e.adapt_updates, n_episodes=e.episodes,
+                        few_shot_rounds=e.few_shot_rounds)
+  if is_model_free(c.method):
+    meta_learner = METHODS[c.method].make_learner(family, **dataclasses.asdict(getattr(c, c.method)))
+    method = make_method(c.method, family.box, meta_learner.tasks_per_iteration)
+    return MetaRLLoop(meta_learner, method, mesh), evaluator
   adv = c.adversary
   method = make_method(c.method, family.box, lp.num_tasks, ascent_step=lp.ascent_step, gauss_std=lp.gauss_std,
                        step_rule=adv.step_rule, restart_patience=adv.restart_patience, search_beta=adv.search_beta,
@@ -75,6 +94,4 @@ def build(config, mesh=None) -> tuple[OuterLoop, Evaluator]:
       learner=learner, estimator=estimator, method=method, iterations=lp.iterations,
       warmup_rounds=lp.warmup_rounds, slbo_stages=lp.slbo_stages, stage_rounds=lp.stage_rounds,
       real_episodes=lp.real_episodes, initial_episodes=lp.initial_episodes, mesh=mesh)
-  evaluator = Evaluator(learner=learner, adapt_updates=e.adapt_updates, n_episodes=e.episodes,
-                        few_shot_rounds=e.few_shot_rounds)
   return loop, evaluator

@@ -9,7 +9,9 @@ adaptation budgets and the evaluators. ``evaluate`` computes for each test set
   references, the floor and the planner; gaps also count the method's own return;
 - the policy evaluator: a fresh policy adapted on the run's final model per task (zero-shot, then the
   few-shot budgets), with ``eval.adapt_seeds`` adaptation seeds: a task's return is their mean, their
-  spread is reported; its curve (batch return per TRPO update, real return at a few update counts);
+  spread is reported; its curve (batch return per TRPO update, real return at a few update counts).
+  For a model-free baseline (``meta_rl``): its own test-time adaptation on real episodes of each task
+  (none for zero-shot, then the few-shot budgets), the same seeds and start states;
 - the adaptation floor (``eval.floor``; ``oracles.floor``): the same adaptation on the true dynamics;
 - the model planner (``eval.model_planner``): the trajectory oracle's optimiser through the learned
   model, its plans executed on the true system from the same start states: its gap is the model's.
@@ -18,6 +20,7 @@ adaptation budgets and the evaluators. ``evaluate`` computes for each test set
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from typing import NamedTuple
@@ -28,7 +31,9 @@ import numpy as np
 
 from admrl_jax import plots, tables
 from admrl_jax.envs import ANALYTIC
-from admrl_jax.evaluation import Evaluator, best_known_return, few_shot, gap_rows, reference_rows, zero_shot
+from admrl_jax.evaluation import (Evaluator, best_known_return, few_shot, gap_rows, map_items, reference_rows,
+                                  seeded_items, zero_shot)
+from admrl_jax.meta_rl import MetaRLLoop, adapted_returns
 from admrl_jax.oracles import OracleSettings, build_oracles, eval_stream
 from admrl_jax.oracles.cache import cached_oracle
 from admrl_jax.oracles.floor import AdaptationFloor
@@ -92,11 +97,13 @@ class EvaluationProtocol:
   seed: int = 0
   grid_points: int = 7
   grid_points_3d: tuple = (5, 5, 3)
+  meta_learner: object = None  # a model-free baseline's learner (``meta_rl``): its own test-time adaptation
 
   @classmethod
-  def from_config(cls, config, evaluator: Evaluator) -> "EvaluationProtocol":
+  def from_config(cls, config, evaluator: Evaluator, loop=None) -> "EvaluationProtocol":
     """The protocol of a (validated) config for the policy evaluator ``build(config)`` made: the only
-    place that reads the config's eval section (and the run's method, family and seed)."""
+    place that reads the config's eval section (and the run's method, family and seed). ``loop``: the
+    run's loop; a model-free baseline's (``MetaRLLoop``) brings the learner whose adaptation is evaluated."""
     e, family = config.eval, evaluator.learner.family
     eval_key = jax.random.key(e.seed)
     settings = OracleSettings(
@@ -113,7 +120,8 @@ class EvaluationProtocol:
                floor=AdaptationFloor.of(evaluator, e.adapt_seeds) if switched_on(e.floor, family) else None,
                planner_iters=(e.planner_iters or e.oracle_iters) if switched_on(e.model_planner, family) else 0,
                cache_dir=e.oracle_cache, method=config.method, family_name=config.family, seed=config.seed,
-               grid_points=e.grid_points, grid_points_3d=tuple(e.grid_points_3d))
+               grid_points=e.grid_points, grid_points_3d=tuple(e.grid_points_3d),
+               meta_learner=loop.learner if isinstance(loop, MetaRLLoop) else None)
 
   @property
   def family(self):
@@ -150,6 +158,8 @@ class EvaluationProtocol:
       res["floor"] = {"return": returns.mean(axis=0), "std": _seed_std(returns),
                       "curve": np.asarray(floor_curve).mean(axis=1)}
       candidates[self.floor.label] = res["floor"]["return"]
+    if self.meta_learner is not None:
+      return self._evaluate_model_free(res, psis, state, candidates, name, log)
     if self.planner_iters:
       t0 = time.perf_counter()
       real, predicted, plan_curve = model_planner_fn(ev.learner, ev.n_episodes, self.planner_iters)(
@@ -166,6 +176,27 @@ class EvaluationProtocol:
       by_seed[f"few_shot_{episodes * family.env.horizon}"] = few_shot(
           ev, state.model, state.buffer, psis, self.adapt_key, self.eval_key, self.adapt_seeds, episodes)
     log(f"policy evaluator on {n} {name} tasks: {time.perf_counter() - t0:.1f} s")
+    res["returns"] = {b: r.mean(axis=0) for b, r in by_seed.items()}
+    res["return_std"] = {b: _seed_std(r) for b, r in by_seed.items()}
+    res["v_star"] = best_known_return(candidates, log=lambda line: log(f"{name}: {line}"))
+    return res
+
+  def budgets(self) -> dict[str, int]:
+    """{budget name: real episodes of the test task}: zero_shot (0), then few_shot_<real steps>."""
+    horizon = self.family.env.horizon
+    return {"zero_shot": 0, **{f"few_shot_{e * horizon}": e for e in self.few_shot_episodes}}
+
+  def _evaluate_model_free(self, res: dict, psis: jax.Array, state, candidates: dict, name: str, log) -> dict:
+    """A model-free baseline's returns per budget (its adaptation on real episodes of each task,
+    ``adapt_seeds`` seeds), into res; V* from the candidates (no model: no planner)."""
+    t0, n = time.perf_counter(), psis.shape[0]
+    items, keys = seeded_items(psis, self.adapt_key, self.adapt_seeds)
+    by_seed = {}
+    for budget, episodes in self.budgets().items():
+      fn = _jitted_adapted_returns(self.meta_learner, episodes, self.evaluator.n_episodes)
+      returns = map_items(lambda p, k: fn(state.learner, p, k, self.eval_key), self.evaluator.task_batch, items, keys)
+      by_seed[budget] = returns.reshape(self.adapt_seeds, n)
+    log(f"{self.method} adaptation on {n} {name} tasks: {time.perf_counter() - t0:.1f} s")
     res["returns"] = {b: r.mean(axis=0) for b, r in by_seed.items()}
     res["return_std"] = {b: _seed_std(r) for b, r in by_seed.items()}
     res["v_star"] = best_known_return(candidates, log=lambda line: log(f"{name}: {line}"))
@@ -204,7 +235,15 @@ class EvaluationProtocol:
     if "floor" in res:
       summary["floor_adapt_seed_std_mean"] = _finite_or_none(np.mean(res["floor"]["std"]))
       summary["floor_adapt_seed_std_max"] = _finite_or_none(np.max(res["floor"]["std"]))
+    horizon = self.family.env.horizon
+    summary["adaptation_real_steps"] = {b: e * horizon for b, e in self.budgets().items()}
     ev = self.evaluator
+    if self.meta_learner is not None:   # no model: no adaptation curve on it, no planner
+      summary.update({"adaptation_curve": None, "real_env_steps": int(state.real_steps),
+                      "iterations": int(state.iteration), "eval_time_s": time.perf_counter() - t0, "table": rows,
+                      "reference_table": refs, "oracle_curve_in_box": res["oracle_curve"].tolist()})
+      self._gap_maps(out_dir, res, summary, state, history)
+      return summary
     curve = {"updates": list(range(1, ev.adapt_updates + 1)),
              "model_batch_return": res["curve"]["batch"].tolist(),
              "real_return_updates": ev.curve_updates, "real_return": res["curve"]["real"].tolist(),
@@ -222,11 +261,20 @@ class EvaluationProtocol:
       summary["planner_curve_in_box"] = res["planner"]["curve"].tolist()
       summary["planner_predicted_mean_return"] = float(np.mean(res["planner"]["predicted"]))
       summary["planner_mean_return"] = float(np.mean(res["planner"]["return"]))
+    self._gap_maps(out_dir, res, summary, state, history)
+    return summary
+
+  def _gap_maps(self, out_dir: str, res: dict, summary: dict, state, history: list) -> None:
     if self.family.task_dim in (2, 3):
       plots.gap_maps(out_dir, res, summary, f"{self.method} on {self.family_name}, iteration {int(state.iteration)}",
                      self.family_name, self.adapt_seeds, self.grid_points, self.grid_points_3d,
                      np.asarray([row["psi"] for row in history]) if history else None)
-    return summary
+
+
+@functools.lru_cache(maxsize=16)
+def _jitted_adapted_returns(learner, real_episodes: int, n_episodes: int):
+  """A baseline's ``adapted_returns`` at one budget, jitted once per (learner, budget)."""
+  return jax.jit(lambda s, p, k, e: adapted_returns(learner, s, p, k, e, real_episodes, n_episodes))
 
 
 def evaluate(config, loop, evaluator, state, log=print) -> dict:

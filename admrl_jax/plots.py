@@ -94,6 +94,23 @@ def gap_vs_samples(path: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], 
   plt.close(fig)
 
 
+def gap_vs_samples_bands(path: str, panels: dict[str, dict[str, tuple]], title: str) -> None:
+  """One panel per evaluator (panels: name -> {label: (steps [P], mean gap [P], half-width [P])}): mean
+  worst-case gap over seeds against real training samples, error bars the 95 % interval."""
+  fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.0), squeeze=False)
+  for ax, (name, curves) in zip(axes[0], panels.items()):
+    for label, (steps, mean, half) in curves.items():
+      ax.errorbar(steps, mean, yerr=half, fmt="-o", ms=4, capsize=3, label=label)
+    ax.set_xlabel("real environment steps (training)")
+    ax.set_ylabel(f"worst-case gap ({name})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+  fig.suptitle(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
 def gap_heatmap_slices(path: str, grid_psi: np.ndarray, gaps: np.ndarray, counts: tuple[int, int, int],
                        title: str, task_path: np.ndarray | None = None, vmin: float | None = None,
                        vmax: float | None = None) -> None:

@@ -144,7 +144,7 @@ def train(config, run_dir: str, log=print, resume: bool = False, on_iteration=No
     log(f"resumed {run_dir} from the checkpoint of iteration {int(state.iteration)}")
   elif not resume and primary:
     save_config(config, run_dir)
-  chex.assert_shape(state.psi, (config.loop.num_tasks, loop.family.box.dim))
+  chex.assert_shape(state.psi, (loop.num_tasks, loop.family.box.dim))
   logger = RunLogger(run_dir, config, history, config.logging.wandb, config.logging.project) if primary else None
   chunk = config.loop.iterations_per_chunk
   hp = hyperparams.from_config(config)  # traced: one compiled step serves every value
@@ -160,7 +160,8 @@ def train(config, run_dir: str, log=print, resume: bool = False, on_iteration=No
   _barrier("admrl_compiled")
   log(f"compiled the outer step ({chunk} iterations per chunk) in {compile_s:.1f} s")
   time_before = history[-1]["time_s"] if history else 0.0
-  worst_seen = max([float(np.max(r["gap_estimate"])) for r in history], default=-np.inf)
+  gap_estimates = lambda rows: [float(np.max(r["gap_estimate"])) for r in rows if "gap_estimate" in r]
+  worst_seen = max(gap_estimates(history), default=-np.inf)   # model-free baselines have no gap estimate
   bar = tqdm(total=config.loop.iterations, initial=len(history), desc=f"{config.method}/{config.family}",
              unit="it", dynamic_ncols=True, mininterval=0, disable=not primary)
   start = time.perf_counter()
@@ -184,7 +185,7 @@ def train(config, run_dir: str, log=print, resume: bool = False, on_iteration=No
             check_finite(row)
           except NonFiniteError as err:
             raise _stopped_at_non_finite(err, ckpt) from None
-          worst_seen = max(worst_seen, float(np.max(row["gap_estimate"])))
+          worst_seen = max([worst_seen, *gap_estimates([row])])
         for row in rows:
           if on_iteration is not None:
             on_iteration(row)
@@ -194,9 +195,12 @@ def train(config, run_dir: str, log=print, resume: bool = False, on_iteration=No
           ckpt.save(state, history)
         last = history[-1]
         postfix = {"real": last["real_steps"], "steps/s": f"{(int(state.real_steps) - steps_before) / dt:.0f}",
-                   "compile_s": f"{compile_s:.0f}", "gap_est": f"{np.max(last['gap_estimate']):.1f}",
-                   "worst_est": f"{worst_seen:.1f}"}
-        if "cg_residual" in last:
+                   "compile_s": f"{compile_s:.0f}"}
+        if "gap_estimate" in last:
+          postfix.update(gap_est=f"{np.max(last['gap_estimate']):.1f}", worst_est=f"{worst_seen:.1f}")
+        elif "episode_return" in last:
+          postfix.update(ret=f"{np.mean(last['episode_return']):.1f}")
+        if "inner_stationarity" in last:
           postfix.update(cg_res=f"{np.max(last['cg_residual']):.1e}",
                          stat=f"{np.max(last['inner_stationarity']):.1f}")
         bar.set_postfix(postfix)
@@ -220,7 +224,7 @@ def train_and_evaluate(config, run_dir: str, log=print, resume: bool = False) ->
 
 def evaluate_result(config, result: TrainResult, run_dir: str, log=print) -> dict:
   """The evaluation protocol on a trained state; writes its files and summary.json into run_dir."""
-  protocol = EvaluationProtocol.from_config(config, result.evaluator)
+  protocol = EvaluationProtocol.from_config(config, result.evaluator, result.loop)
   summary = protocol.evaluate_state(result.state, result.history, run_dir, log)
   summary.update(train_time_s=result.train_time_s, compile_time_s=result.compile_time_s,
                  wall_time_s=result.compile_time_s + result.train_time_s + summary["eval_time_s"])

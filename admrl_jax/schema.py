@@ -74,6 +74,14 @@ def floats(v):
   return None if ok else f"must be a tuple of numbers, got {v!r}"
 
 
+def boolean(v):
+  return None if isinstance(v, bool) else f"must be True or False, got {v!r}"
+
+
+def any_number(v):
+  return None if _number(v) else f"must be a number, got {v!r}"
+
+
 def string(v):
   return None if isinstance(v, str) else f"must be a string, got {v!r}"
 
@@ -218,6 +226,75 @@ class Eval:
 
 
 @dataclasses.dataclass(frozen=True)
+class Multitask:
+  tasks_per_iteration: int = _field(16, "K: tasks drawn uniformly per PPO iteration", positive_int)
+  episodes_per_task: int = _field(2, "real episodes of each task per iteration", positive_int)
+  epochs: int = _field(4, "passes of minibatch updates over each batch", positive_int)
+  minibatches: int = _field(4, "minibatches per pass (must divide tasks_per_iteration x episodes_per_task)",
+                            positive_int)
+  learning_rate: float = _field(1e-3, "Adam step size", positive)
+  entropy_cost: float = _field(1e-3, "entropy bonus weight", non_negative)
+  discounting: float = _field(0.97, "discount of GAE and the value targets", unit_interval)
+  gae_lambda: float = _field(0.95, "GAE lambda", unit_interval)
+  clipping_epsilon: float = _field(0.2, "PPO ratio clip", positive)
+  reward_scaling: float = _field(0.1, "reward scale inside the loss", positive)
+  vf_coefficient: float = _field(0.5, "value-loss weight", non_negative)
+  max_grad_norm: float = _field(1.0, "global-norm gradient clip (0: none)", non_negative)
+  policy_hidden: tuple = _field((64, 64), "policy MLP widths (swish, tanh-Gaussian head)", widths)
+  value_hidden: tuple = _field((64, 64), "value MLP widths (swish)", widths)
+  normalize_observations: bool = _field(True, "running mean/std normalisation of [obs, task]", boolean)
+  finetune_updates: int = _field(10, "test time: PPO updates on the task's real episodes (few-shot budgets)",
+                                 non_negative_int("the zero-shot policy at every budget"))
+  finetune_learning_rate: float = _field(3e-4, "test time: Adam step size of those updates", positive)
+
+
+@dataclasses.dataclass(frozen=True)
+class Maml:
+  tasks_per_iteration: int = _field(20, "K: tasks per meta-update (the meta-batch)", positive_int)
+  inner_episodes: int = _field(10, "real episodes per task before the inner step, and again after it", positive_int)
+  inner_lr: float = _field(0.5, "inner policy-gradient step size", positive)
+  inner_steps: int = _field(1, "inner gradient steps", positive_int)
+  inner_objective: str = _field("vpg", "vpg (Finn et al.: mean log pi x A) | lvc (ProMP: mean pi / pi_old x A)",
+                                one_of(["vpg", "lvc"]))
+  max_kl: float = _field(0.01, "trust region of the post-update policies' mean KL", positive)
+  cg_iters: int = _field(10, "CG iterations of the natural direction", positive_int)
+  cg_damping: float = _field(0.01, "Fisher damping", non_negative)
+  line_search_steps: int = _field(15, "backtracking steps", positive_int)
+  backtrack_ratio: float = _field(0.8, "line-search shrink factor", unit_interval)
+  policy_hidden: tuple = _field((64, 64), "policy MLP widths (tanh)", widths)
+  init_log_std: float = _field(0.0, "initial log std of the Gaussian policy", any_number)
+  gamma: float = _field(0.99, "discount", unit_interval)
+  lam: float = _field(1.0, "GAE lambda on the linear feature baseline (1: returns-to-go minus baseline)",
+                      unit_interval)
+  baseline_reg: float = _field(1e-5, "relative ridge of the linear baseline's regression", non_negative)
+
+
+@dataclasses.dataclass(frozen=True)
+class Pearl:
+  tasks_per_iteration: int = _field(4, "K: tasks collected per iteration (slots written)", positive_int)
+  episodes_per_task: int = _field(2, "real episodes per task per iteration (the first with z from the prior)",
+                                  positive_int)
+  task_slots: int = _field(64, "tasks kept in the replay ring", positive_int)
+  slot_capacity: int = _field(100, "transitions kept per task slot", positive_int)
+  latent_dim: int = _field(4, "size of z", positive_int)
+  hidden: tuple = _field((64, 64), "actor and critic MLP widths (relu)", widths)
+  encoder_hidden: tuple = _field((64, 64), "context-encoder MLP widths (relu)", widths)
+  actor_lr: float = _field(3e-4, "actor Adam step size", positive)
+  critic_lr: float = _field(3e-4, "critic Adam step size", positive)
+  encoder_lr: float = _field(3e-4, "encoder Adam step size", positive)
+  alpha_lr: float = _field(3e-4, "temperature Adam step size", positive)
+  init_alpha: float = _field(0.1, "initial entropy temperature", positive)
+  gamma: float = _field(0.95, "discount", unit_interval)
+  tau: float = _field(0.005, "Polyak rate of the target critics", unit_interval)
+  kl_lambda: float = _field(0.1, "weight of KL(q(z|c) || N(0, I))", non_negative)
+  batch_size: int = _field(64, "SAC transitions per task in a meta-batch", positive_int)
+  context_size: int = _field(64, "context transitions per task in a meta-batch", positive_int)
+  meta_batch: int = _field(8, "tasks (slots) per gradient step", positive_int)
+  gradient_steps: int = _field(64, "SAC and encoder updates per iteration", positive_int)
+  reward_scale: float = _field(1.0, "reward scale in the critic's target", positive)
+
+
+@dataclasses.dataclass(frozen=True)
 class Checkpoint:
   every: int = _field(2, "outer iterations between orbax checkpoints (multiple of the chunk)", positive_int)
   keep: int = _field(2, "latest checkpoints kept (0: all)", non_negative_int("no limit"))
@@ -237,7 +314,8 @@ class Config:
   family: str = _field("point_mass", "task family: see admrl_jax.envs.FAMILIES", one_of(_names("admrl_jax.envs", "FAMILIES", sort=True)))
   method: str = _field("admrl", "task proposal, by name (admrl_jax.methods): admrl (adversarial tasks) | unif "
                        "(MB-Unif) | gauss (MB-Gauss) | gap_search (an adversary on the measured gap estimates) | random_walk "
-                       "(AdMRL's walk in random directions: the control of its gradient)", one_of(_names("admrl_jax.methods", "REGISTRY", sort=True)))
+                       "(AdMRL's walk in random directions: the control of its gradient) | multitask | maml | pearl (model-free "
+                       "baselines: admrl_jax.meta_rl, each with its config section)", one_of(_names("admrl_jax.methods", "REGISTRY", sort=True)))
   seed: int = _field(0, "one seed drives everything (typed PRNG keys split per consumer)", any_int)
   workdir: str = _field("runs", "run directories are created under this folder", string)
   backend: str = _field("jax", "physics backend of the family's env: see admrl_jax.envs.BACKENDS", string)
@@ -248,6 +326,9 @@ class Config:
   model: Model = _field(Model, "the dynamics model")
   trpo: Trpo = _field(Trpo, "TRPO, in adaptation")
   task_gradient: TaskGradient = _field(TaskGradient, "the implicit task gradient")
+  multitask: Multitask = _field(Multitask, "method multitask: a psi-conditioned policy trained by PPO (brax.training)")
+  maml: Maml = _field(Maml, "method maml: MAML with TRPO meta-updates")
+  pearl: Pearl = _field(Pearl, "method pearl: SAC with a probabilistic context encoder")
   eval: Eval = _field(Eval, "the evaluation protocol")
   checkpoint: Checkpoint = _field(Checkpoint, "checkpoints")
   logging: Logging = _field(Logging, "metrics")

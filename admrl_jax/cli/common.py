@@ -1,6 +1,8 @@
 """Shared pieces of the entry points: one-line errors with exit code 2, the --config file check."""
 import os
+import subprocess
 import sys
+import time
 
 from absl import app, logging
 
@@ -65,3 +67,16 @@ def parse_flags(argv):
 def run(main) -> None:
   """``app.run(main)`` with the --config file check."""
   app.run(main, flags_parser=parse_flags)
+
+
+def commit(paths: list[str], message: str, tries: int = 5) -> None:
+  """git add + commit of paths only; a failure (another git process holding the index) is retried,
+  then reported without stopping the study (the files stay published; the next run commits them)."""
+  for attempt in range(tries):
+    added = subprocess.run(["git", "add", "--", *paths]).returncode == 0
+    done = added and subprocess.run(["git", "commit", "-q", "-m", message, "--", *paths]).returncode in (0, 1)
+    if done:
+      return
+    time.sleep(2 + 3 * attempt)
+  print(f"warning: could not commit {paths} (git busy?); the files are published and the next run commits them",
+        file=sys.stderr)

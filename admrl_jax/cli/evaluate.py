@@ -46,7 +46,7 @@ def main(argv):
     steps = steps if _CHECKPOINTS.value == "all" else steps[-1:]
     label = os.path.basename(os.path.normpath(run_dir))
     config, loop, evaluator = load_run(run_dir, default_config())  # built once: one compile for all checkpoints
-    protocol = EvaluationProtocol.from_config(config, evaluator)
+    protocol = EvaluationProtocol.from_config(config, evaluator, loop)
     for step in steps:
       state, history = restore_state(run_dir, loop, config.seed, step)
       step_dir = os.path.join(run_dir, "eval", f"iteration_{step}")

@@ -27,7 +27,8 @@ from scipy import stats
 
 from admrl_jax import tables
 
-NAMES = {"admrl": "AdMRL", "unif": "MB-Unif", "gauss": "MB-Gauss", "gap_search": "Gap search", "random_walk": "Random walk"}
+NAMES = {"admrl": "AdMRL", "unif": "MB-Unif", "gauss": "MB-Gauss", "gap_search": "Gap search", "random_walk": "Random walk",
+         "multitask": "Multi-task PPO", "maml": "MAML-TRPO", "pearl": "PEARL"}
 BASELINES = ("unif", "gauss")
 FIELDS = ["worst_case_gap", "mean_gap", "cvar10_gap", "ood_worst_case_gap"]
 RETURN_COLUMNS = ("return", "floor_return", "planner_return")
@@ -244,6 +245,66 @@ def study_figure(root: str, path: str, column: str = "return", label: str = "pol
   plots.study_gap_maps(path, maps, psi, paths, f"{os.path.basename(os.path.normpath(root))}: {label} gap, "
                                                  f"mean over seeds; dots: proposed tasks")
   return True
+
+
+def _read_eval_csv(path: str) -> list[dict]:
+  with open(path) as fh:
+    return [{k: (v if k in ("set", "budget", "psi") else _float(v)) for k, v in r.items()} for r in csv.DictReader(fh)]
+
+
+def checkpoint_points(root: str) -> list[dict]:
+  """Every evaluated model of a study: per published run its kept checkpoints
+  (<run>/checkpoints/iteration_<i>/: eval.csv, checkpoint.json) and its final evaluation ->
+  [{group, seed, iteration, steps, rows}]."""
+  points = []
+  for run in load_runs(root):
+    if not run["rows"]:
+      continue
+    s = run["summary"]
+    base = {"group": group(run), "seed": s["seed"]}
+    points.append({**base, "iteration": s["iterations"], "steps": s["real_env_steps"], "rows": run["rows"]})
+    for info in glob.glob(os.path.join(root, run["name"], "checkpoints", "iteration_*", "checkpoint.json")):
+      with open(info) as fh:
+        meta = json.load(fh)
+      rows = _read_eval_csv(os.path.join(os.path.dirname(info), "eval.csv"))
+      points.append({**base, "iteration": meta["iteration"], "steps": meta["real_env_steps"], "rows": rows})
+  return points
+
+
+def gap_vs_samples(root: str, path: str | None = None) -> str:
+  """Markdown (and, given ``path``, a figure): per method and evaluated iteration, the worst-case gap
+  (policy evaluator; model planner where it ran) mean ± 95 % t half-width over seeds, against the real
+  samples used in training. V* is the best known return over every evaluated model of the study
+  (checkpoints included), so it can sit above the final-model table's."""
+  points = checkpoint_points(root)
+  if not points:
+    return "No evaluated models.\n"
+  v_star = shared_v_star([{"rows": p["rows"]} for p in points])
+  series = {}   # (kind, group) -> {iteration: [(steps, worst gap)]}
+  for p in points:
+    for kind, column in (("policy", "return"), ("planner", "planner_return")):
+      gaps = recompute({"rows": p["rows"]}, v_star, column)
+      if gaps:
+        series.setdefault((kind, p["group"]), {}).setdefault(p["iteration"], []).append(
+            (p["steps"], gaps["worst_case_gap"]))
+  cells, curves = [], {}
+  order = lambda key: (key[0] != "policy", list(NAMES).index(key[1]) if key[1] in NAMES else len(NAMES), key[1])
+  for kind, name in sorted(series, key=order):
+    label = NAMES.get(name, name) + (" (model planner)" if kind == "planner" else "")
+    xs, means, halves = [], [], []
+    for iteration, values in sorted(series[(kind, name)].items()):
+      steps, gaps = np.asarray(values, np.float64).T
+      half = stats.t.ppf(0.975, gaps.size - 1) * gaps.std(ddof=1) / np.sqrt(gaps.size) if gaps.size > 1 else 0.0
+      cells.append([label, iteration, int(steps.mean()), gaps.size, _interval(list(gaps))])
+      xs.append(steps.mean()), means.append(gaps.mean()), halves.append(half)
+    curves.setdefault(kind, {})[label] = (np.asarray(xs), np.asarray(means), np.asarray(halves))
+  if path:
+    from admrl_jax import plots
+    plots.gap_vs_samples_bands(path, curves, f"{os.path.basename(os.path.normpath(root))}: worst-case gap against "
+                                             "real training samples (mean ± 95 % t over seeds)")
+  return ("Worst-case gap against real training samples: every evaluated model (kept checkpoints and the "
+          "final one), mean ± 95 % t half-width over seeds, against the best known return over all of them.\n\n"
+          + tables.markdown(("method", "iteration", "real steps (mean)", "seeds", "worst-case gap"), cells))
 
 
 def _proposed_tasks(metrics_csv: str) -> np.ndarray:

@@ -23,9 +23,7 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
-import time
 
 import jax
 import ml_collections
@@ -33,7 +31,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from admrl_jax import runner
-from admrl_jax.cli.common import DEFAULT_CONFIG_PATH, checked_methods_and_seeds, fail, run as run_main, start
+from admrl_jax.cli.common import DEFAULT_CONFIG_PATH, checked_methods_and_seeds, commit, fail, run as run_main, start
 from admrl_jax.cli.results_table import study_figure, table
 from admrl_jax.config import ConfigError, validate
 from admrl_jax.methods import names as method_names
@@ -78,19 +76,6 @@ def write_index(study_dir: str, command: str) -> None:
              "`results.md` is `python -m experiments.results_table` of this folder; `gap_maps.png` and "
              "`planner_gap_maps.png` are the seed-mean gap maps with the proposed tasks "
              "(`admrl_jax.cli.results_table.study_figure`).\n")
-
-
-def commit(paths: list[str], message: str, tries: int = 5) -> None:
-  """git add + commit of paths only; a failure (another git process holding the index) is retried,
-  then reported without stopping the study (the files stay published; the next run commits them)."""
-  for attempt in range(tries):
-    added = subprocess.run(["git", "add", "--", *paths]).returncode == 0
-    done = added and subprocess.run(["git", "commit", "-q", "-m", message, "--", *paths]).returncode in (0, 1)
-    if done:
-      return
-    time.sleep(2 + 3 * attempt)
-  print(f"warning: could not commit {paths} (git busy?); the files are published and the next run commits them",
-        file=sys.stderr)
 
 
 def main(argv):

@@ -1,0 +1,90 @@
+"""The worst-case gap against real training samples: a study's kept checkpoints, evaluated and published.
+
+  python -m experiments.study_curves --study=point_mass_corner_n100 [--runs=admrl-s0,unif-s0] [--commit]
+
+For every run published under --publish/<study>/ whose machine-local run directory
+(<workdir>/<study>/<run>) still holds checkpoints, each kept checkpoint before the last (the last is
+the run's own summary) is evaluated with the run's own protocol (``EvaluationProtocol``: the same test
+sets, V* cache, evaluators) and its eval.csv published as <run>/checkpoints/iteration_<i>/eval.csv,
+with checkpoint.json (iteration, real steps). Resumable: published checkpoints are skipped; --commit
+commits after every run. Then <study>/gap_vs_samples.{md,png} are recomputed
+(``results_table.gap_vs_samples``) from the published files alone.
+"""
+import json
+import os
+import shutil
+import tempfile
+
+from absl import flags
+
+from admrl_jax.cli.common import commit, fail, run as run_main, start
+from admrl_jax.cli.results_table import gap_vs_samples
+from admrl_jax.configs.default import get_config as default_config
+from admrl_jax.evaluation_protocol import EvaluationProtocol
+from admrl_jax.run_dir import checkpoint_steps, load_run, restore_state
+
+_STUDY = flags.DEFINE_string("study", None, "the study's name: its folder under --publish and --workdir")
+_RUNS = flags.DEFINE_list("runs", [], "run names (<method>-s<seed>) to evaluate; default: every published run")
+_PUBLISH = flags.DEFINE_string("publish", "docs/runs", "folder the studies' evidence is published in")
+_WORKDIR = flags.DEFINE_string("workdir", "runs", "folder holding the study's run directories (checkpoints)")
+_COMMIT = flags.DEFINE_bool("commit", False, "git commit the published files after every run")
+
+
+def evaluate_checkpoints(run_dir: str, out_dir: str, log=print) -> int:
+  """Evaluate every kept checkpoint of run_dir before its last into out_dir/checkpoints/iteration_<i>/
+  (eval.csv, checkpoint.json); skips those published already. Returns how many it evaluated."""
+  steps = checkpoint_steps(run_dir)[:-1]
+  todo = [s for s in steps if not os.path.exists(os.path.join(out_dir, "checkpoints", f"iteration_{s}", "eval.csv"))]
+  if not todo:
+    return 0
+  config, loop, evaluator = load_run(run_dir, default_config())
+  protocol = EvaluationProtocol.from_config(config, evaluator, loop)
+  for step in todo:
+    state, history = restore_state(run_dir, loop, config.seed, step)
+    with tempfile.TemporaryDirectory() as tmp:
+      summary = protocol.evaluate_state(state, history, tmp, log=lambda *_: None)
+      dest = os.path.join(out_dir, "checkpoints", f"iteration_{step}")
+      os.makedirs(dest, exist_ok=True)
+      shutil.copyfile(os.path.join(tmp, "eval.csv"), os.path.join(dest, "eval.csv"))
+    with open(os.path.join(dest, "checkpoint.json"), "w") as fh:
+      json.dump({"iteration": step, "real_env_steps": summary["real_env_steps"]}, fh)
+    log(f"{os.path.basename(run_dir)} iteration {step}: worst-case gap {summary['worst_case_gap']:.2f} "
+        f"({summary['real_env_steps']} real steps)")
+  return len(todo)
+
+
+def main(argv):
+  start(argv)
+  if not _STUDY.value:
+    fail("study: give the study's name (its folder under --publish)")
+  study_dir = os.path.join(_PUBLISH.value, _STUDY.value)
+  if not os.path.isdir(study_dir):
+    fail(f"study: no published study {study_dir!r}")
+  published = sorted(d for d in os.listdir(study_dir) if os.path.exists(os.path.join(study_dir, d, "summary.json")))
+  unknown = [r for r in _RUNS.value if r not in published]
+  if unknown:
+    fail(f"runs: not published in {study_dir}: {unknown}; allowed: {published}")
+  for name in _RUNS.value or published:
+    run_dir = os.path.join(_WORKDIR.value, _STUDY.value, name)
+    if not os.path.isdir(run_dir) or not checkpoint_steps(run_dir):
+      print(f"{name}: no checkpoints in {run_dir} (machine-local), skipped")
+      continue
+    if evaluate_checkpoints(run_dir, os.path.join(study_dir, name)) and _COMMIT.value:
+      commit([os.path.join(study_dir, name, "checkpoints")],
+             f"Study {_STUDY.value}: {name}'s kept checkpoints evaluated (eval.csv per checkpoint)")
+  text = gap_vs_samples(study_dir, os.path.join(study_dir, "gap_vs_samples.png"))
+  with open(os.path.join(study_dir, "gap_vs_samples.md"), "w") as fh:
+    fh.write(text)
+  if _COMMIT.value:
+    commit([os.path.join(study_dir, f) for f in ("gap_vs_samples.md", "gap_vs_samples.png")
+            if os.path.exists(os.path.join(study_dir, f))], f"Study {_STUDY.value}: gap against real samples recomputed")
+  print(text, end="")
+
+
+def run():
+  """Console-script entry point."""
+  run_main(main)
+
+
+if __name__ == "__main__":
+  run()
