@@ -152,12 +152,36 @@ def table(root: str) -> str:
     per = ", ".join(f"s{r['seed']}: " + " / ".join(f"{r['policy'][f]:.1f}" for f in FIELDS)
                     for r in sorted(runs_m, key=lambda r: r["seed"]) if r["policy"])
     lines.append(f"- {NAMES.get(method, method)}: {per}")
+  few = few_shot_table(runs, v_star)
+  if few:
+    lines += ["", few.rstrip("\n")]
   paired = paired_table(rows)
   if paired:
     lines += ["", "Paired by seed (method minus baseline, seeds both ran; negative: the method's gap is lower): "
               "mean difference ± half-width of its 95 % t-interval, and the two-sided paired t-test's p. An "
               "interval that contains 0 is a tie.", "", paired.rstrip("\n")]
   return "\n".join(lines) + "\n"
+
+
+def few_shot_table(runs: list[dict], v_star: dict) -> str:
+  """Markdown: the test-time worst-case and mean gap per method and budget (zero-shot, then each few-shot
+  budget in real samples of the test task), mean ± 95 % t half-width over seeds; "" without few-shot rows."""
+  budgets = sorted({r["budget"] for run in runs for r in run["rows"] or () if r["budget"].startswith("few_shot_")},
+                   key=lambda b: int(b.rsplit("_", 1)[1]))
+  if not budgets:
+    return ""
+  cells = []
+  for name in sorted({group(r) for r in runs}, key=lambda m: (m not in NAMES, list(NAMES).index(m) if m in NAMES else 0, m)):
+    mine = [r for r in runs if group(r) == name and r["rows"]]
+    row = [NAMES.get(name, name)]
+    for budget in ["zero_shot"] + budgets:
+      found = [g for g in (recompute(r, v_star, "return", budget) for r in mine) if g]
+      row.append(f"{_interval([g['worst_case_gap'] for g in found])} / {_interval([g['mean_gap'] for g in found])}"
+                 if found else "-")
+    cells.append(row)
+  head = ["method"] + [f"{'0' if b == 'zero_shot' else b.rsplit('_', 1)[1]} real samples" for b in ["zero_shot"] + budgets]
+  return ("Test-time gap (worst case / mean, in-box) after real samples of each test task (mean ± 95 % t over "
+          "seeds; '-': the method was not evaluated at that budget):\n\n" + tables.markdown(head, cells))
 
 
 def paired_differences(a: dict, b: dict) -> dict | None:
@@ -298,13 +322,34 @@ def gap_vs_samples(root: str, path: str | None = None) -> str:
       cells.append([label, iteration, int(steps.mean()), gaps.size, _interval(list(gaps))])
       xs.append(steps.mean()), means.append(gaps.mean()), halves.append(half)
     curves.setdefault(kind, {})[label] = (np.asarray(xs), np.asarray(means), np.asarray(halves))
+  ratios = sample_ratios(curves.get("policy", {}))
   if path:
     from admrl_jax import plots
     plots.gap_vs_samples_bands(path, curves, f"{os.path.basename(os.path.normpath(root))}: worst-case gap against "
                                              "real training samples (mean ± 95 % t over seeds)")
   return ("Worst-case gap against real training samples: every evaluated model (kept checkpoints and the "
           "final one), mean ± 95 % t half-width over seeds, against the best known return over all of them.\n\n"
-          + tables.markdown(("method", "iteration", "real steps (mean)", "seeds", "worst-case gap"), cells))
+          + tables.markdown(("method", "iteration", "real steps (mean)", "seeds", "worst-case gap"), cells)
+          + ("\n" + ratios if ratios else ""))
+
+
+def sample_ratios(curves: dict, reference: str = "AdMRL") -> str:
+  """Markdown: for each other method of ``curves`` (label -> (steps, mean worst gap, half-width)), the real
+  samples at its first evaluated model whose mean worst-case gap is at most the reference's at its last
+  model, as a ratio to the reference's samples; else the gap it reached with its most samples."""
+  if reference not in curves:
+    return ""
+  ref_steps, ref_gap = curves[reference][0][-1], curves[reference][1][-1]
+  cells = []
+  for label, (steps, mean, _) in curves.items():
+    if label == reference:
+      continue
+    hit = np.flatnonzero(mean <= ref_gap)
+    cells.append([label, f"{steps[hit[0]] / ref_steps:.2f}x ({int(steps[hit[0]])} steps)" if hit.size else
+                  f"never: {mean[-1]:.1f} at {steps[-1] / ref_steps:.1f}x ({int(steps[-1])} steps)"])
+  return (f"Real samples to reach {reference}'s zero-shot worst-case gap ({ref_gap:.1f} at {int(ref_steps)} steps), "
+          f"as a ratio to {reference}'s samples (policy evaluator, seed means):\n\n"
+          + tables.markdown(("method", "samples to reach it"), cells))
 
 
 def _proposed_tasks(metrics_csv: str) -> np.ndarray:

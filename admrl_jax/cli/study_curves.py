@@ -5,11 +5,12 @@
 For every run published under --publish/<study>/ whose machine-local run directory
 (<workdir>/<study>/<run>) still holds checkpoints, each kept checkpoint before the last (the last is
 the run's own summary) is evaluated with the run's own protocol (``EvaluationProtocol``: the same test
-sets, V* cache, evaluators) and its eval.csv published as <run>/checkpoints/iteration_<i>/eval.csv,
+sets, V* cache, evaluators; zero-shot only unless --few_shot) and its eval.csv published as <run>/checkpoints/iteration_<i>/eval.csv,
 with checkpoint.json (iteration, real steps). Resumable: published checkpoints are skipped; --commit
 commits after every run. Then <study>/gap_vs_samples.{md,png} are recomputed
 (``results_table.gap_vs_samples``) from the published files alone.
 """
+import dataclasses
 import json
 import os
 import shutil
@@ -28,9 +29,11 @@ _RUNS = flags.DEFINE_list("runs", [], "run names (<method>-s<seed>) to evaluate;
 _PUBLISH = flags.DEFINE_string("publish", "docs/runs", "folder the studies' evidence is published in")
 _WORKDIR = flags.DEFINE_string("workdir", "runs", "folder holding the study's run directories (checkpoints)")
 _COMMIT = flags.DEFINE_bool("commit", False, "git commit the published files after every run")
+_FEW_SHOT = flags.DEFINE_bool("few_shot", False, "evaluate the config's few-shot budgets at every checkpoint too "
+                              "(default: zero-shot only, the curve's measure)")
 
 
-def evaluate_checkpoints(run_dir: str, out_dir: str, log=print) -> int:
+def evaluate_checkpoints(run_dir: str, out_dir: str, few_shot: bool = False, log=print) -> int:
   """Evaluate every kept checkpoint of run_dir before its last into out_dir/checkpoints/iteration_<i>/
   (eval.csv, checkpoint.json); skips those published already. Returns how many it evaluated."""
   steps = checkpoint_steps(run_dir)[:-1]
@@ -39,6 +42,8 @@ def evaluate_checkpoints(run_dir: str, out_dir: str, log=print) -> int:
     return 0
   config, loop, evaluator = load_run(run_dir, default_config())
   protocol = EvaluationProtocol.from_config(config, evaluator, loop)
+  if not few_shot:
+    protocol = dataclasses.replace(protocol, few_shot_episodes=())
   for step in todo:
     state, history = restore_state(run_dir, loop, config.seed, step)
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,7 +74,7 @@ def main(argv):
     if not os.path.isdir(run_dir) or not checkpoint_steps(run_dir):
       print(f"{name}: no checkpoints in {run_dir} (machine-local), skipped")
       continue
-    if evaluate_checkpoints(run_dir, os.path.join(study_dir, name)) and _COMMIT.value:
+    if evaluate_checkpoints(run_dir, os.path.join(study_dir, name), _FEW_SHOT.value) and _COMMIT.value:
       commit([os.path.join(study_dir, name, "checkpoints")],
              f"Study {_STUDY.value}: {name}'s kept checkpoints evaluated (eval.csv per checkpoint)")
   text = gap_vs_samples(study_dir, os.path.join(study_dir, "gap_vs_samples.png"))

@@ -9,6 +9,8 @@ import re
 import jax
 import numpy as np
 
+from admrl_jax.oracles.shipped import shipped_file
+
 
 def oracle_cache_path(family, psis: jax.Array, key: jax.Array, budget: dict, cache_dir: str) -> str:
   """The cache file of an oracle computation, keyed by the family (name, box, environment
@@ -26,15 +28,18 @@ def oracle_cache_path(family, psis: jax.Array, key: jax.Array, budget: dict, cac
 
 
 def cached_oracle(oracle, family, psis: jax.Array, key: jax.Array, cache_dir: str | None):
-  """``oracle(family, psis, key) -> (v [G] or [S, G], curve)`` behind the on-disk cache, keyed by
-  ``oracle.budget`` (``oracle_cache_path``) -> (v, curve, hit). ``cache_dir`` None or "", or an oracle
-  with ``cached`` False (cheap), computes every time."""
-  cache_dir = cache_dir if getattr(oracle, "cached", True) else None
-  if cache_dir:
-    path = oracle_cache_path(family, psis, key, oracle.budget, cache_dir)
-    if os.path.exists(path):
-      with np.load(path) as data:
-        return data["v_star"], data["curve"], True
+  """``oracle(family, psis, key) -> (v [G] or [S, G], curve)`` behind the shipped tables and the on-disk
+  cache, keyed by ``oracle.budget`` (``oracle_cache_path``) -> (v, curve, hit). A table shipped with the
+  package (``oracles.shipped``) under the same key is used first; then ``cache_dir`` (None or "": no
+  cache). An oracle with ``cached`` False (cheap) computes every time."""
+  if not getattr(oracle, "cached", True):
+    cache_dir = None
+  else:
+    path = oracle_cache_path(family, psis, key, oracle.budget, cache_dir or "")
+    for found in (shipped_file(path), path if cache_dir else None):
+      if found and os.path.exists(found):
+        with np.load(found) as data:
+          return data["v_star"], data["curve"], True
   v_star, curve = oracle(family, psis, key)
   v_star, curve = np.asarray(v_star), np.asarray(curve)
   if cache_dir:

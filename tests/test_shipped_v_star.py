@@ -1,0 +1,49 @@
+"""The V* tables shipped with the package (``admrl_jax.oracles.shipped``): every table is found by the
+protocol of the config that made it, holds that protocol's task set, and two of its tasks recompute."""
+import importlib.util
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from admrl_jax.config import build
+from admrl_jax.evaluation_protocol import EvaluationProtocol
+from admrl_jax.oracles.cache import cached_oracle, oracle_cache_path
+from admrl_jax.oracles.shipped import SHIPPED_DIR, index
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECORDS = index()
+
+
+def _config(path: str):
+  spec = importlib.util.spec_from_file_location("shipped_config", os.path.join(REPO, path))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def test_every_shipped_file_is_indexed_and_the_index_names_existing_files():
+  files = sorted(f for f in os.listdir(SHIPPED_DIR) if f.endswith(".npz"))
+  assert files and files == sorted(r["file"] for r in RECORDS)
+  for r in RECORDS:
+    assert {"family", "set", "oracle", "budget", "tasks", "config", "command", "shipped_at_commit"} <= set(r)
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: f"{r['family']}-{r['set']}-{r['oracle']}")
+def test_shipped_table_matches_its_protocol_and_recomputes(record, tmp_path):
+  config = _config(record["config"])
+  config.eval.oracle_cache = str(tmp_path)   # empty: only the shipped table can answer
+  _, evaluator = build(config)
+  protocol = EvaluationProtocol.from_config(config, evaluator)
+  oracle = next(o for o in protocol.oracles if o.name == record["oracle"])
+  psis = protocol.test_sets[record["set"]]
+  path = oracle_cache_path(protocol.family, psis, protocol.eval_key, oracle.budget, str(tmp_path))
+  assert os.path.basename(path) == record["file"] and oracle.budget == record["budget"]
+  v, _, hit = cached_oracle(oracle, protocol.family, psis, protocol.eval_key, str(tmp_path))
+  assert hit and v.shape[-1] == record["tasks"] and not os.listdir(tmp_path)   # loaded, nothing computed
+  with np.load(os.path.join(SHIPPED_DIR, record["file"])) as data:
+    np.testing.assert_array_equal(data["psi"], np.asarray(psis))
+  pick = np.asarray([0, psis.shape[0] - 1])       # two tasks (a corner of the set and its last task)
+  again, _ = oracle(protocol.family, jax.numpy.asarray(np.asarray(psis)[pick]), protocol.eval_key)
+  np.testing.assert_allclose(np.asarray(again), np.asarray(v)[..., pick], rtol=1e-3, atol=0.05)
