@@ -45,8 +45,13 @@ def validate(config) -> None:
                       f"split over devices), got {config.model.batch_size}")
   if config.model.loss_horizon > family.env.horizon:
     raise ConfigError("model.loss_horizon: must not exceed the family's horizon")
-  if is_model_free(config.method) and config.devices != 1:
-    raise ConfigError(f"devices: the model-free baseline {config.method!r} runs on one device, got {config.devices}")
+  if is_model_free(config.method):
+    if config.devices != 1:
+      raise ConfigError(f"devices: the model-free baseline {config.method!r} runs on one device, got {config.devices}")
+    try:   # the learner's own checks across its fields (e.g. pearl.tasks_per_iteration <= pearl.task_slots)
+      METHODS[config.method].make_learner(family, **dict(config[config.method]))
+    except ValueError as err:
+      raise ConfigError(str(err)) from None
   if config.eval.oracle == "mpc" and not config.eval.mpc_samples:
     raise ConfigError("eval.oracle: 'mpc' needs candidate plans, eval.mpc_samples > 0")
 

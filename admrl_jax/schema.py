@@ -271,7 +271,8 @@ class Maml:
 
 @dataclasses.dataclass(frozen=True)
 class Pearl:
-  tasks_per_iteration: int = _field(4, "K: tasks collected per iteration (slots written)", positive_int)
+  tasks_per_iteration: int = _field(4, "K: tasks collected per iteration (slots written; at most task_slots)",
+                                    positive_int)
   episodes_per_task: int = _field(2, "real episodes per task per iteration (the first with z from the prior)",
                                   positive_int)
   task_slots: int = _field(64, "tasks kept in the replay ring", positive_int)
@@ -283,10 +284,12 @@ class Pearl:
   critic_lr: float = _field(3e-4, "critic Adam step size", positive)
   encoder_lr: float = _field(3e-4, "encoder Adam step size", positive)
   alpha_lr: float = _field(3e-4, "temperature Adam step size", positive)
-  init_alpha: float = _field(0.1, "initial entropy temperature", positive)
-  gamma: float = _field(0.95, "discount", unit_interval)
+  init_alpha: float = _field(1.0, "initial entropy temperature (above SAC's usual 0.1: exploration that reveals "
+                             "psi's direction)", positive)
+  target_entropy: float = _field(0.0, "the temperature's entropy target (SAC's usual: -action_dim)", any_number)
+  gamma: float = _field(0.9, "discount", unit_interval)
   tau: float = _field(0.005, "Polyak rate of the target critics", unit_interval)
-  kl_lambda: float = _field(0.1, "weight of KL(q(z|c) || N(0, I))", non_negative)
+  kl_lambda: float = _field(0.03, "weight of KL(q(z|c) || N(0, I))", non_negative)
   batch_size: int = _field(64, "SAC transitions per task in a meta-batch", positive_int)
   context_size: int = _field(64, "context transitions per task in a meta-batch", positive_int)
   meta_batch: int = _field(8, "tasks (slots) per gradient step", positive_int)
