@@ -6,6 +6,10 @@ cpu:   a whole AdMRL run (training, 7 x 7 or 5 x 5 x 3 evaluation, policy oracle
        are cached; families with slower physics (walker, ant, cheetah) take longer;
 paper: the reference's budgets (SPEC section 3): N = 100, 40 warm-up rounds, 3 stages of 20 rounds,
        10k real transitions per collection, a 2 x 1000 model, 20 TRPO updates of 50 rollouts.
+The model-free baselines (``--config.method=multitask|maml|pearl``, ``baselines``) get their sections
+here too: at cpu scale the defaults (sized on PointMass2D) with the longer horizon's discount and replay;
+at paper scale the budgets of their papers (MAML-TRPO: Finn et al. 2017's locomotion settings; PEARL:
+Rakelly et al. 2019's; multitask: brax.training's PPO locomotion settings, at our episode length).
 Grids (SPEC section 5): 7 x 7 in 2-D, 5 x 5 x 3 in 3-D (``eval.grid_points`` per dimension is
 the 2-D count; 3-D families use ``eval.grid_points_3d``), a few hundred random and boundary
 directions in 18-D (``eval.random_tasks``). OOD: the box widened by 25 % per side.
@@ -63,6 +67,7 @@ def brax_config(family: str, scale: str):
     c.eval.oracle_episodes = 16
     c.eval.mpc_samples = 0            # MPC oracle off on a grid here (hours on 2 cores); corners: oracle_table
     c.checkpoint.every = 1
+    baselines(c, "cpu")
   else:
     c.loop.iterations = 100
     c.loop.iterations_per_chunk = 1
@@ -89,4 +94,35 @@ def brax_config(family: str, scale: str):
                                       # (Ant2D corners: 632 / 747 / 783 at 64 / 128 / 256 plans)
     c.checkpoint.every = 5
     c.checkpoint.keep_period = 25
+    baselines(c, "paper")
   return c
+
+
+def baselines(c, scale: str) -> None:
+  """The model-free baselines' sections for a Brax family (T = 200 or more) at ``scale``."""
+  c.multitask.discounting = 0.99
+  c.pearl.gamma = 0.99
+  c.pearl.slot_capacity = 2 * c.pearl.episodes_per_task * 200   # the last two iterations' episodes of a task
+  if scale == "paper":
+    c.multitask.tasks_per_iteration = 64     # brax PPO locomotion: many envs, small minibatches, 4 epochs
+    c.multitask.episodes_per_task = 1
+    c.multitask.minibatches = 8
+    c.multitask.learning_rate = 3e-4
+    c.multitask.policy_hidden = (256, 256)
+    c.multitask.value_hidden = (256, 256)
+    c.maml.tasks_per_iteration = 40          # Finn et al. 2017, locomotion: meta-batch 40, 20 episodes per task,
+    c.maml.inner_episodes = 20               # one inner step of 0.1, TRPO meta-step, policy 2 x 100
+    c.maml.inner_lr = 0.1
+    c.maml.policy_hidden = (100, 100)
+    c.pearl.tasks_per_iteration = 5          # Rakelly et al. 2019: 5 tasks sampled per iteration, 2000 updates
+    c.pearl.gradient_steps = 2000            # per iteration, meta-batch 16, 256 transitions, 3 x 300 networks,
+    c.pearl.meta_batch = 16                  # latent 5, KL weight 0.1, reward scale 5
+    c.pearl.batch_size = 256
+    c.pearl.context_size = 100
+    c.pearl.hidden = (300, 300, 300)
+    c.pearl.encoder_hidden = (200, 200, 200)
+    c.pearl.latent_dim = 5
+    c.pearl.kl_lambda = 0.1
+    c.pearl.reward_scale = 5.0
+    c.pearl.task_slots = 100
+    c.pearl.slot_capacity = 4000
