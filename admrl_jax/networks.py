@@ -61,6 +61,18 @@ class DynamicsNet(nn.Module):
     return MLP(self.hidden, self.obs_dim, "relu")(x)
 
 
+def gaussian_act_fn(policy_net: GaussianPolicy, params, deterministic: bool = False):
+  """An (obs [ds], key) -> action [da] function of a Gaussian policy: a sample, or the mean."""
+
+  def act(obs, key):
+    mean, log_std = policy_net.apply(params, obs)
+    if deterministic:
+      return mean
+    return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+
+  return act
+
+
 def gaussian_log_prob(mean: jax.Array, log_std: jax.Array, x: jax.Array) -> jax.Array:
   """Diagonal Gaussian log-density, summed over the last axis."""
   z = (x - mean) * jnp.exp(-log_std)

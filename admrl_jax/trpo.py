@@ -10,7 +10,8 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from admrl_jax.linear_solve import conjugate_gradient
-from admrl_jax.networks import GaussianPolicy, ValueNet, gaussian_entropy, gaussian_kl, gaussian_log_prob
+from admrl_jax.networks import (GaussianPolicy, ValueNet, gaussian_act_fn, gaussian_entropy, gaussian_kl,
+                                gaussian_log_prob)
 from admrl_jax.types import Transition, alive_mask
 
 
@@ -87,14 +88,7 @@ class TRPO:
 
   def act_fn(self, policy_params, deterministic: bool = False):
     """An (obs, key) -> action function: sampled from the Gaussian, or its mean."""
-
-    def act(obs, key):
-      mean, log_std = self.policy_net.apply(policy_params, obs)
-      if deterministic:
-        return mean
-      return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
-
-    return act
+    return gaussian_act_fn(self.policy_net, policy_params, deterministic)
 
   def advantages(self, value_params, traj: Transition, rewards: jax.Array):
     """GAE for a batch of trajectories (leaves [N, T, ...]) -> (adv [N, T], targets [N, T])."""

@@ -2,7 +2,6 @@
 linear-Gaussian policy, the Gauss-Newton Fisher against TRPO's Hessian-of-KL product, the alive-step
 count, and a short meta-training run on PointMass2D through MetaRLLoop.run_chunk (jitted, no retrace)
 after which the inner step raises the return and the adapted return has risen."""
-import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +11,7 @@ import pytest
 from admrl_jax.envs import make_family
 from admrl_jax.meta_rl.base import MetaRLLoop, adapted_returns
 from admrl_jax.meta_rl.maml import MAMLTRPO, gaussian_fisher, inner_update
+from admrl_jax.methods.uniform import Uniform
 from admrl_jax.networks import gaussian_kl, gaussian_log_prob
 from admrl_jax.trpo import fisher_vector_product
 from admrl_jax.types import Transition
@@ -124,23 +124,10 @@ def test_alive_steps_and_returns_on_a_terminated_batch():
   np.testing.assert_allclose(jnp.sum(batch.adv * batch.mask, axis=(1, 2)), 0.0, atol=1e-4)   # centred per task
 
 
-@dataclasses.dataclass(frozen=True)
-class UniformTasks:
-  """The smallest task proposal MetaRLLoop needs: K tasks uniform in the box, every iteration."""
-
-  num_tasks: int
-
-  def init(self, key):
-    return FAMILY.box.sample_uniform(key, self.num_tasks)
-
-  def propose(self, psi, memory, key):
-    return FAMILY.box.sample_uniform(key, self.num_tasks)
-
-
 @pytest.fixture(scope="module")
 def trained():
   """Two chunks of meta-training through MetaRLLoop.run_chunk, and the paired evaluations."""
-  loop = MetaRLLoop(LEARNER, UniformTasks(LEARNER.tasks_per_iteration))
+  loop = MetaRLLoop(LEARNER, Uniform(FAMILY.box, LEARNER.tasks_per_iteration))
   run = jax.jit(loop.run_chunk, static_argnums=1)
   state0 = loop.init(jax.random.key(0))
   state1, m1 = run(state0, CHUNK)

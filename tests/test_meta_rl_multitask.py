@@ -6,7 +6,6 @@ Compiles kept few (compilation dominates the time on CPU): the learner's init, t
 twice), the zero-shot evaluation (called for the initial, trained and zero-action policies), one few-shot
 adaptation and a small conversion check. A learner with learning_rate 1e-9 fails the learning, zero-action
 and fine-tuning tests."""
-import dataclasses
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -18,24 +17,11 @@ from brax.training.agents.ppo import losses as ppo_losses
 from admrl_jax.envs import make_family
 from admrl_jax.meta_rl.base import MetaRLLoop, adapted_returns
 from admrl_jax.meta_rl.multitask import MultiTaskPPO
+from admrl_jax.methods.uniform import Uniform
 from admrl_jax.types import Transition
 
 CHUNK = 15            # iterations per compiled chunk; two chunks are run
 EVAL_EPISODES = 4
-
-
-@dataclasses.dataclass(frozen=True)
-class UniformTasks:
-  """The smallest task proposer MetaRLLoop needs: K tasks uniform on the box."""
-
-  box: object
-  num_tasks: int
-
-  def init(self, key):
-    return self.box.sample_uniform(key, self.num_tasks)
-
-  def propose(self, psi, memory, key):
-    return self.box.sample_uniform(key, self.num_tasks)
 
 
 class Run(NamedTuple):
@@ -54,7 +40,7 @@ class Run(NamedTuple):
 def run():
   family = make_family("point_mass")
   learner = MultiTaskPPO(family)
-  loop = MetaRLLoop(learner, UniformTasks(family.box, learner.tasks_per_iteration))
+  loop = MetaRLLoop(learner, Uniform(family.box, learner.tasks_per_iteration))
   traces = []
 
   def chunk(state):

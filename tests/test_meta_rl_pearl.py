@@ -1,7 +1,6 @@
 """PEARL: the product of Gaussians against closed forms, the tanh-Gaussian density, the slot ring, and
 one short jitted run on PointMass2D (inside MetaRLLoop.run_chunk) that must compile once, count its real
 steps, improve the adapted return and give a posterior that concentrates and carries psi."""
-import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +10,7 @@ import pytest
 from admrl_jax.envs import make_family
 from admrl_jax.meta_rl.base import MetaRLLoop, adapted_returns
 from admrl_jax.meta_rl.pearl import PEARL, product_of_gaussians, tanh_gaussian_sample
+from admrl_jax.methods.uniform import Uniform
 from admrl_jax.types import Transition
 
 FAMILY = make_family("point_mass")
@@ -20,19 +20,6 @@ EVAL_TASKS = FAMILY.box.grid(4)  # 16 tasks, corners included
 ADAPT_EPISODES = 2
 PROBE_TASKS = 128                # half to fit the probe, half held out
 CONTEXT_SIZES = (1, 10, 100)     # context transitions given to the posterior (100 = two episodes)
-
-
-@dataclasses.dataclass(frozen=True)
-class UniformTasks:
-  """The smallest task proposer MetaRLLoop accepts: K tasks uniform on the box, every iteration."""
-
-  num_tasks: int
-
-  def init(self, key):
-    return FAMILY.box.sample_uniform(key, self.num_tasks)
-
-  def propose(self, psi, memory, key):
-    return FAMILY.box.sample_uniform(key, self.num_tasks)
 
 
 # ------------------------------------------------------------------------------------ analytic pieces
@@ -145,7 +132,7 @@ def _probe_error(z, psi):
 
 @pytest.fixture(scope="module")
 def run():
-  loop = MetaRLLoop(LEARNER, UniformTasks(LEARNER.tasks_per_iteration))
+  loop = MetaRLLoop(LEARNER, Uniform(FAMILY.box, LEARNER.tasks_per_iteration))
   traces = []
 
   def chunk(state):

@@ -37,7 +37,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from admrl_jax.linear_solve import conjugate_gradient
-from admrl_jax.networks import GaussianPolicy, gaussian_kl, gaussian_log_prob
+from admrl_jax.networks import GaussianPolicy, gaussian_act_fn, gaussian_kl, gaussian_log_prob
 from admrl_jax.rollout import ActFn, rollout
 from admrl_jax.tasks import TaskFamily
 from admrl_jax.trpo import gae
@@ -190,14 +190,7 @@ class MAMLTRPO:
 
   def act_fn(self, params, deterministic: bool = False) -> ActFn:
     """An (obs [ds], key) -> action [da] function: a Gaussian sample, or the mean."""
-
-    def act(obs, key):
-      mean, log_std = self.policy_net.apply(params, obs)
-      if deterministic:
-        return mean
-      return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
-
-    return act
+    return gaussian_act_fn(self.policy_net, params, deterministic)
 
   def collect(self, policies, psi: jax.Array, key: jax.Array, n: int) -> tuple[TaskBatch, jax.Array, jax.Array]:
     """n real episodes of each task psi [K, k] with its sampling policy (params with leaves [K, ...]) ->
