@@ -16,6 +16,7 @@ from admrl_jax.evaluation import Evaluator
 from admrl_jax.methods import REGISTRY as METHODS, make_method
 from admrl_jax.meta_rl import MetaRLLoop
 from admrl_jax.minimax import OuterLoop
+from admrl_jax.oracles import policy, trajectory
 from admrl_jax.schema import ConfigError, check_fields, typed  # noqa: F401  (ConfigError: re-exported)
 from admrl_jax.task_gradient import SolverConfig, TaskGradientEstimator
 from admrl_jax.trpo import TRPO
@@ -54,6 +55,13 @@ def validate(config) -> None:
       raise ConfigError(str(err)) from None
   if config.eval.oracle == "mpc" and not config.eval.mpc_samples:
     raise ConfigError("eval.oracle: 'mpc' needs candidate plans, eval.mpc_samples > 0")
+  steps = {"trajectory": trajectory.CURVE_EVERY, "policy": policy.CURVE_EVERY}
+  budgets = [("eval.oracle_iters", config.eval.oracle_iters, config.eval.oracle),
+             ("eval.planner_iters", config.eval.planner_iters, "trajectory")]   # the planner: the trajectory optimiser
+  for field, iters, oracle in budgets:
+    if oracle in steps and iters % steps[oracle]:   # planner_iters 0: the oracle's budget
+      raise ConfigError(f"{field}: the {oracle} optimiser runs in blocks of {steps[oracle]} steps (a point of its "
+                        f"curve each); must be a positive multiple of {steps[oracle]}, got {iters}")
 
 
 def is_model_free(method: str) -> bool:

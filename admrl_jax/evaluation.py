@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from admrl_jax import replay
+from admrl_jax import progress, replay
 from admrl_jax.adapt import Learner, episode_returns
 from admrl_jax.dynamics import ModelState
 from admrl_jax.rollout import evaluation_starts, rollout
@@ -121,15 +121,20 @@ def seeded_items(psis: jax.Array, key: jax.Array, seeds: int):
   return jnp.tile(psis, (seeds, 1)), keys
 
 
-def map_items(fn, batch: int, psis: jax.Array, keys: jax.Array):
-  """fn(psis [batch, k], keys [batch]) -> pytree [batch, ...] over any number of items, ``batch`` at a
-  time from the host, the last chunk padded by repeating its last item: one compiled shape serves every
-  test set and grid size (a lax.map over a whole set compiles once per set size, and again for its
-  remainder)."""
-  n = psis.shape[0]
+def map_items(fn, batch: int, *arrays, desc: str | None = None):
+  """fn(*chunks [batch, ...]) -> pytree [batch, ...] over any number of items (``arrays`` share their
+  leading axis: psis [N, k], keys [N], ...), ``batch`` at a time from the host, the last chunk padded by
+  repeating its last item: one compiled shape serves every test set and grid size (a lax.map over a
+  whole set compiles once per set size, and again for its remainder). ``desc``: a progress bar of
+  that name counts the items (``progress.bar``)."""
+  n = arrays[0].shape[0]
   idx = np.minimum(np.arange(n + (-n % batch)), n - 1)
-  psis, keys = psis[idx], keys[idx]
-  outs = [fn(psis[i:i + batch], keys[i:i + batch]) for i in range(0, idx.size, batch)]
+  arrays = [a[idx] for a in arrays]
+  outs = []
+  with progress.bar(n, desc or "", unit="task", disable=desc is None) as bar:
+    for i in range(0, idx.size, batch):
+      outs.append(jax.block_until_ready(fn(*(a[i:i + batch] for a in arrays))))
+      bar.update(min(batch, n - i))
   return jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs])[:n], *outs)
 
 
@@ -139,21 +144,22 @@ def _jitted_items(evaluator):
   return jax.jit(evaluator.zero_shot_items), jax.jit(evaluator.few_shot_items, static_argnums=5)
 
 
-def zero_shot(evaluator, model_state, psis, key, eval_key, seeds: int):
+def zero_shot(evaluator, model_state, psis, key, eval_key, seeds: int, desc: str | None = None):
   """psis [G, k] -> (real returns [S, G], batch-return curves [S, G, U], real curves [S, G, P+1]) of
-  fresh policies adapted zero-shot, ``seeds`` adaptation seeds per task."""
+  fresh policies adapted zero-shot, ``seeds`` adaptation seeds per task (``desc``: a progress bar)."""
   items = _jitted_items(evaluator)[0]
   batch, real = map_items(lambda p, k: items(model_state, p, k, eval_key), evaluator.task_batch,
-                          *seeded_items(psis, key, seeds))
+                          *seeded_items(psis, key, seeds), desc=desc)
   batch, real = batch.reshape(seeds, psis.shape[0], -1), real.reshape(seeds, psis.shape[0], -1)
   return real[..., -1], batch, real
 
 
-def few_shot(evaluator, model_state, buffer, psis, key, eval_key, seeds: int, real_episodes: int):
+def few_shot(evaluator, model_state, buffer, psis, key, eval_key, seeds: int, real_episodes: int,
+             desc: str | None = None):
   """psis [G, k] -> real returns [S, G] after ``real_episodes`` real episodes per task and seed."""
   items = _jitted_items(evaluator)[1]
   returns = map_items(lambda p, k: items(model_state, buffer, p, k, eval_key, real_episodes),
-                      evaluator.task_batch, *seeded_items(psis, key, seeds))
+                      evaluator.task_batch, *seeded_items(psis, key, seeds), desc=desc)
   return returns.reshape(seeds, psis.shape[0])
 
 

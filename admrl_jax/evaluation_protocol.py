@@ -35,9 +35,10 @@ from admrl_jax.evaluation import (Evaluator, best_known_return, few_shot, gap_ro
                                   seeded_items, zero_shot)
 from admrl_jax.meta_rl import MetaRLLoop, adapted_returns
 from admrl_jax.oracles import OracleSettings, build_oracles, eval_stream
-from admrl_jax.oracles.cache import cached_oracle
+from admrl_jax.oracles.cache import cached_oracle, oracle_cache_path
 from admrl_jax.oracles.floor import AdaptationFloor
-from admrl_jax.oracles.trajectory import model_planner_fn
+from admrl_jax.oracles.shipped import ship
+from admrl_jax.oracles.trajectory import TASK_BATCH as PLANNER_BATCH, model_planner_fn
 
 # Families whose true dynamics are cheap, deterministic and differentiable (pure JAX): "auto" turns the
 # floor (adaptation on the true system at the evaluator's budget) and the model planner on for them.
@@ -50,15 +51,15 @@ def switched_on(value: str, family) -> bool:
 
 
 def make_test_sets(box, eval_key: jax.Array, grid_points: int, grid_points_3d: tuple, random_tasks: int,
-              ood_fraction: float) -> dict[str, jax.Array]:
-  """{"in_box": the box's test tasks (grid, or random and corner tasks in higher dimensions),
-  "ood": those of the box widened by ``ood_fraction`` per side that lie outside the box}."""
+              ood_fraction: float, ood: bool = True) -> dict[str, jax.Array]:
+  """{"in_box": the box's test tasks (grid, or random and corner tasks in higher dimensions), and where
+  ``ood`` "ood": those of the box widened by ``ood_fraction`` per side that lie outside the box}."""
   key = eval_stream(eval_key, "test_tasks")
-  sets = {}
-  for name, b in (("in_box", box), ("ood", box.widened(ood_fraction))):
-    sets[name] = b.test_tasks(key, grid_points, tuple(grid_points_3d), random_tasks)
-  inside = jnp.all((sets["ood"] >= jnp.asarray(box.lo)) & (sets["ood"] <= jnp.asarray(box.hi)), axis=1)
-  sets["ood"] = sets["ood"][~np.asarray(inside)]
+  sets = {"in_box": box.test_tasks(key, grid_points, tuple(grid_points_3d), random_tasks)}
+  if ood:
+    wide = box.widened(ood_fraction).test_tasks(key, grid_points, tuple(grid_points_3d), random_tasks)
+    inside = jnp.all((wide >= jnp.asarray(box.lo)) & (wide <= jnp.asarray(box.hi)), axis=1)
+    sets["ood"] = wide[~np.asarray(inside)]
   return sets
 
 
@@ -113,7 +114,7 @@ class EvaluationProtocol:
     names = [e.oracle, "zero_action"] + (["mpc"] if e.mpc_samples else [])
     return cls(evaluator=evaluator, eval_key=eval_key,
                test_sets=make_test_sets(family.box, eval_key, e.grid_points, e.grid_points_3d, e.random_tasks,
-                                        e.ood_fraction),
+                                        e.ood_fraction, e.ood),
                adapt_key=jax.random.fold_in(jax.random.key(config.seed), ADAPT_STREAM),
                oracles=build_oracles(names, settings, evaluator.learner), adapt_seeds=e.adapt_seeds,
                few_shot_episodes=tuple(e.few_shot_episodes),
@@ -127,24 +128,56 @@ class EvaluationProtocol:
   def family(self):
     return self.evaluator.learner.family
 
-  def oracle_returns(self, psis: jax.Array) -> dict[str, OracleRun]:
+  def oracle_returns(self, psis: jax.Array, set_name: str = "") -> dict[str, OracleRun]:
     """Every oracle's return on psis [G, k] (through the cache), by oracle name."""
     runs = {}
     for oracle in self.oracles:
       t0 = time.perf_counter()
-      v, curve, hit = cached_oracle(oracle, self.family, psis, self.eval_key, self.cache_dir)
+      v, curve, hit = cached_oracle(oracle, self.family, psis, self.eval_key, self.cache_dir,
+                                    desc=f"{oracle.label.removeprefix('the ')} V* ({set_name or 'tasks'})")
       runs[oracle.name] = OracleRun(v, curve, hit, time.perf_counter() - t0)
     return runs
+
+  def cached_references(self) -> tuple:
+    """The run-independent computations cached (and shippable) per test set: the cached oracles, and
+    the adaptation floor where it runs."""
+    return tuple(o for o in self.oracles if o.cached) + ((self.floor,) if self.floor is not None else ())
+
+  def ship_tables(self, config_path: str, command: str, log=print) -> list[str]:
+    """Compute (or load) every cached reference (``cached_references``) on the in-box and OOD sets and
+    ship each table into the package (``oracles.shipped.ship``), recording how many tasks each V*
+    candidate wins in V*'s max (the floor counts as a candidate, as in the evaluation). Returns the paths."""
+    shipped = []
+    for set_name, psis in self.test_sets.items():
+      found = self.oracle_returns(psis, set_name)
+      if self.floor is not None:
+        t0 = time.perf_counter()
+        v, curve, hit = cached_oracle(self.floor, self.family, psis, self.eval_key, self.cache_dir,
+                                      desc=f"adaptation floor ({set_name})")
+        found[self.floor.name] = OracleRun(v, curve, hit, time.perf_counter() - t0)
+      values = {name: np.asarray(run.v).reshape(-1, psis.shape[0]).mean(axis=0) for name, run in found.items()}
+      best = np.max(np.stack(list(values.values())), axis=0)
+      for ref in self.cached_references():
+        name = ref.name
+        path = oracle_cache_path(self.family, psis, self.eval_key, ref.budget, self.cache_dir)
+        v = values[name]
+        dest = ship(path, {"family": self.family_name, "set": set_name, "oracle": name, "budget": ref.budget,
+                           "tasks": int(psis.shape[0]), "config": config_path, "command": command,
+                           "computed_in_s": None if found[name].hit else round(found[name].seconds, 1),
+                           "wins": int(np.sum(v >= best)), "v_mean": float(v.mean()), "v_min": float(v.min())})
+        log(f"shipped {dest} ({set_name}, {name}: wins {int(np.sum(v >= best))} of {psis.shape[0]} tasks)")
+        shipped.append(dest)
+    return shipped
 
   def evaluate_set(self, name: str, psis: jax.Array, state, log=print) -> dict:
     """One test set: V* (and its candidates), the policy evaluator's returns (zero-shot and few-shot;
     mean and std over adaptation seeds) and curve, and where switched on the floor and the planner."""
     n, family, ev = psis.shape[0], self.family, self.evaluator
     log(f"evaluating {n} {name} tasks: V* oracles ({', '.join(o.name for o in self.oracles)}; loaded if "
-        f"cached), then adaptation on the model ({self.adapt_seeds} seeds)")
+        f"cached), then adaptation on the model ({self.adapt_seeds} seed{'s' if self.adapt_seeds > 1 else ''})")
     timed = lambda what, seconds, hit: log(f"{what} on {n} {name} tasks: {'cached' if hit else 'computed'} "
                                            f"in {seconds:.1f} s")
-    found = self.oracle_returns(psis)
+    found = self.oracle_returns(psis, name)
     for oracle in self.oracles:
       if oracle.cached:
         timed(oracle.label, found[oracle.name].seconds, found[oracle.name].hit)
@@ -152,7 +185,8 @@ class EvaluationProtocol:
     res = {"psi": np.asarray(psis), "oracle_curve": np.asarray(found[self.oracles[0].name].curve).mean(axis=1)}
     if self.floor is not None:
       t0 = time.perf_counter()
-      returns, floor_curve, hit = cached_oracle(self.floor, family, psis, self.eval_key, self.cache_dir)
+      returns, floor_curve, hit = cached_oracle(self.floor, family, psis, self.eval_key, self.cache_dir,
+                                                desc=f"adaptation floor ({name})")
       timed(f"adaptation floor ({ev.adapt_updates} updates on the true dynamics)", time.perf_counter() - t0, hit)
       returns = np.asarray(returns)
       res["floor"] = {"return": returns.mean(axis=0), "std": _seed_std(returns),
@@ -162,19 +196,24 @@ class EvaluationProtocol:
       return self._evaluate_model_free(res, psis, state, candidates, name, log)
     if self.planner_iters:
       t0 = time.perf_counter()
-      real, predicted, plan_curve = model_planner_fn(ev.learner, ev.n_episodes, self.planner_iters)(
-          state.model, psis, self.eval_key)
-      res["planner"] = {"return": np.asarray(real), "predicted": np.asarray(predicted),
-                        "curve": np.asarray(plan_curve).mean(axis=1)}
+      plan = model_planner_fn(ev.learner, ev.n_episodes, self.planner_iters)
+      real, predicted, plan_curve = map_items(
+          lambda p: (lambda r, pr, c: (r, pr, c.T))(*plan(state.model, p, self.eval_key)), PLANNER_BATCH, psis,
+          desc=f"model planner: {self.planner_iters} Adam steps through the model ({name})")
+      res["planner"] = {"return": real, "predicted": predicted, "curve": plan_curve.mean(axis=0)}
       timed("model planner", time.perf_counter() - t0, False)
       candidates["the model planner"] = res["planner"]["return"]
     t0 = time.perf_counter()
-    returns, batch, real = zero_shot(ev, state.model, psis, self.adapt_key, self.eval_key, self.adapt_seeds)
+    seeds = f"{self.adapt_seeds} seed{'s' if self.adapt_seeds > 1 else ''}"
+    returns, batch, real = zero_shot(ev, state.model, psis, self.adapt_key, self.eval_key, self.adapt_seeds,
+                                     desc=f"policy evaluator: {ev.adapt_updates} TRPO updates on the model ({name}, "
+                                          f"{seeds})")
     by_seed = {"zero_shot": returns}
     res["curve"] = {"batch": batch.mean(axis=(0, 1)), "real": real.mean(axis=(0, 1))}
     for episodes in self.few_shot_episodes:
       by_seed[f"few_shot_{episodes * family.env.horizon}"] = few_shot(
-          ev, state.model, state.buffer, psis, self.adapt_key, self.eval_key, self.adapt_seeds, episodes)
+          ev, state.model, state.buffer, psis, self.adapt_key, self.eval_key, self.adapt_seeds, episodes,
+          desc=f"policy evaluator after {episodes} real episodes ({name}, {seeds})")
     log(f"policy evaluator on {n} {name} tasks: {time.perf_counter() - t0:.1f} s")
     res["returns"] = {b: r.mean(axis=0) for b, r in by_seed.items()}
     res["return_std"] = {b: _seed_std(r) for b, r in by_seed.items()}
@@ -194,7 +233,8 @@ class EvaluationProtocol:
     by_seed = {}
     for budget, episodes in self.budgets().items():
       fn = _jitted_adapted_returns(self.meta_learner, episodes, self.evaluator.n_episodes)
-      returns = map_items(lambda p, k: fn(state.learner, p, k, self.eval_key), self.evaluator.task_batch, items, keys)
+      returns = map_items(lambda p, k: fn(state.learner, p, k, self.eval_key), self.evaluator.task_batch, items, keys,
+                          desc=f"{self.method} adaptation, {episodes} real episodes ({name})")
       by_seed[budget] = returns.reshape(self.adapt_seeds, n)
     log(f"{self.method} adaptation on {n} {name} tasks: {time.perf_counter() - t0:.1f} s")
     res["returns"] = {b: r.mean(axis=0) for b, r in by_seed.items()}
@@ -223,7 +263,7 @@ class EvaluationProtocol:
     summary = {
         "method": self.method, "family": self.family_name, "seed": self.seed,
         "worst_case_gap": in_box["worst_case_gap"], "mean_gap": in_box["mean_gap"],
-        "cvar10_gap": in_box["cvar10_gap"], "ood_worst_case_gap": ood["worst_case_gap"],
+        "cvar10_gap": in_box["cvar10_gap"], "ood_worst_case_gap": ood["worst_case_gap"] if ood else None,
         "adapt_seeds": self.adapt_seeds,
         "adapt_seed_std_mean": _finite_or_none(np.mean(std)), "adapt_seed_std_max": _finite_or_none(np.max(std)),
     }
@@ -316,3 +356,33 @@ def write_eval_files(out_dir: str, results: dict, rows: list[dict]) -> None:
   os.makedirs(out_dir, exist_ok=True)
   tables.write(EVAL_CSV, eval_csv_rows(results), csv_path=os.path.join(out_dir, "eval.csv"))
   tables.write(EVAL_TABLE, rows, os.path.join(out_dir, "eval_table.md"), os.path.join(out_dir, "eval_table.csv"))
+
+
+EVALUATORS = (("", "policy evaluator", "policies adapted on the model"),
+              ("floor_", "adaptation floor", "the same adaptation on the true dynamics"),
+              ("planner_", "model planner", "plans through the model, run on the true system"))
+HEAT_MAPS = ("gap_heatmap.png", "gap_policy_heatmap.png", "gap_floor_heatmap.png")
+
+
+def summary_lines(summary: dict, run_dir: str) -> list[str]:
+  """The end of a run, for the console: the evaluators it ran side by side (worst, mean, CVaR-10% and
+  OOD worst-case gap where evaluated), how to read them, and the paths of the heat maps."""
+  number = lambda x: "-" if x is None else f"{x:.2f}"
+  rows = [[name, what, *(number(summary.get(f"{prefix}{field}")) for field in
+                         ("worst_case_gap", "mean_gap", "cvar10_gap", "ood_worst_case_gap"))]
+          for prefix, name, what in EVALUATORS if summary.get(f"{prefix}worst_case_gap") is not None]
+  head = ["evaluator", "what is run on the true system", "worst", "mean", "CVaR-10%", "OOD worst"]
+  widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+  line = lambda cells: "  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths)))
+  out = [f"{summary['method']} on {summary['family']}, seed {summary['seed']}: gaps V* - return over the test "
+         f"tasks (lower is better; {summary['real_env_steps']} real training steps)", line(head),
+         *(line(r) for r in rows)]
+  if len(rows) > 1:
+    out.append("How to read them: the floor is what adaptation alone leaves (no model error); the policy "
+               "evaluator adds the model's error to it; the planner is the model's own gap, without adaptation.")
+  if summary.get("ood_worst_case_gap") is None:
+    out.append("OOD set not evaluated (--config.eval.ood=True adds it).")
+  maps = [os.path.join(run_dir, m) for m in HEAT_MAPS if os.path.exists(os.path.join(run_dir, m))]
+  out.append("heat maps: " + (", ".join(maps) if maps else "none (task dimension above 3)"))
+  return out

@@ -78,22 +78,12 @@ class OuterLoop:
     return self._add_real(state, traj)
 
   def place(self, state: MetaState) -> MetaState:
-    """Put a state on the mesh: psi [K, k] split over the ``tasks`` axis, the rest replicated. With
-    several processes it goes through host values (equal on every process), the only input
-    device_put accepts for devices of other processes."""
+    """Put a state on the mesh: psi [K, k] split over the ``tasks`` axis, the rest replicated (one
+    process or several: ``sharding.place``)."""
     if self.mesh is None:
       return state
-    if jax.process_count() > 1:
-      impl = jax.random.key_impl(state.key)
-      host = jax.device_get(state.replace(key=jax.random.key_data(state.key)))
-      placed = self._put(host)
-      return placed.replace(key=jax.random.wrap_key_data(placed.key, impl=impl))
-    return self._put(state)
-
-  def _put(self, state: MetaState) -> MetaState:
-    """device_put: psi split over the mesh, the rest replicated."""
-    state = jax.device_put(state, sharding.replicated(self.mesh))
-    return state.replace(psi=jax.device_put(state.psi, sharding.split(self.mesh)))
+    replicated = jax.tree.map(lambda _: sharding.replicated(self.mesh), state)
+    return sharding.place(state, replicated.replace(psi=sharding.split(self.mesh)))
 
   def _split_tasks(self, tree):
     """Constrain leaves with a leading task axis [K, ...] to be split over the mesh's devices."""

@@ -15,6 +15,7 @@ import jax
 
 from admrl_jax.checkpoint import Checkpointer
 from admrl_jax.config import build
+from admrl_jax.schema import SAVED_BEFORE_THE_FIELD
 
 
 def save_config(config, run_dir: str) -> None:
@@ -35,7 +36,8 @@ def load_config(run_dir: str, defaults=None):
   """The resolved config a run directory was started with (locked), lists turned back to tuples.
 
   defaults: a config whose values fill the fields the saved one lacks (fields added to the library
-  after the run started), so older run directories stay loadable; saved fields always win.
+  after the run started), so older run directories stay loadable; saved fields always win, and a
+  field in ``schema.SAVED_BEFORE_THE_FIELD`` takes the value that keeps the run's old protocol.
   """
   import ml_collections
   path = os.path.join(run_dir, "config.json")
@@ -43,6 +45,13 @@ def load_config(run_dir: str, defaults=None):
     raise FileNotFoundError(f"run_dir: {run_dir!r} holds no config.json; is it a run directory?")
   with open(path) as fh:
     raw = json.load(fh)
+  for dotted, value in SAVED_BEFORE_THE_FIELD.items():   # a field added later, at the value the run had
+    *sections, name = dotted.split(".")
+    node = raw
+    for section in sections:
+      node = node.get(section, {}) if isinstance(node, dict) else {}
+    if isinstance(node, dict) and node and name not in node:
+      node[name] = value
   if defaults is not None:
     raw = _fill_missing(json.loads(defaults.to_json_best_effort()), raw)
   as_tuples = lambda x: tuple(as_tuples(v) for v in x) if isinstance(x, list) else (
@@ -80,7 +89,9 @@ def restore_state(run_dir: str, loop, seed: int, step: int | None = None):
 
 
 def checkpoint_steps(run_dir: str) -> list[int]:
-  """The outer iterations of a run's kept checkpoints, ascending ([] for none)."""
+  """The outer iterations of a run's kept checkpoints, ascending ([] for none; nothing is created)."""
+  if not os.path.isdir(os.path.join(run_dir, "checkpoints")):
+    return []
   ckpt = Checkpointer(run_dir)
   try:
     return ckpt.steps()

@@ -26,16 +26,15 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
-from tqdm import tqdm
 
-from admrl_jax import hyperparams
+from admrl_jax import hyperparams, progress
 from admrl_jax.checkpoint import Checkpointer
 from admrl_jax.config import build
 from admrl_jax.evaluation_protocol import EvaluationProtocol
 from admrl_jax.logger import RunLogger
 from admrl_jax.minimax import MetaState, OuterLoop
 from admrl_jax.run_dir import save_config, write_summary
-from admrl_jax.sharding import replicated, task_mesh
+from admrl_jax.sharding import place, replicated, task_mesh
 
 # Host-side fields of a metrics row that differ between a resumed and an uninterrupted run.
 TIMING_FIELDS = ("time_s",)
@@ -125,6 +124,14 @@ def _stopped_at_non_finite(err: NonFiniteError, ckpt: Checkpointer) -> NonFinite
   return NonFiniteError(f"{err}; {where} (the non-finite state is not saved)")
 
 
+def compile_with_progress(jitted, args: tuple, what: str, disable: bool = False):
+  """``jitted.lower(*args).compile()`` under a progress bar naming ``what`` (a compile can take minutes)."""
+  with progress.bar(1, f"compiling {what}", unit="program", disable=disable) as compiling:
+    compiled = jitted.lower(*args).compile()
+    compiling.update(1)
+  return compiled
+
+
 def train(config, run_dir: str, log=print, resume: bool = False, on_iteration=None) -> TrainResult:
   """Run (or, with resume, continue from the latest checkpoint) the outer loop of ``config``.
 
@@ -149,21 +156,22 @@ def train(config, run_dir: str, log=print, resume: bool = False, on_iteration=No
   chunk = config.loop.iterations_per_chunk
   hp = hyperparams.from_config(config)  # traced: one compiled step serves every value
   if jax.process_count() > 1:
-    hp = jax.device_put(jax.device_get(hp), replicated(loop.mesh))
+    hp = place(jax.device_get(hp), replicated(loop.mesh))
   # on a mesh: the state keeps its placement, the metrics come back replicated (readable by every process)
   out = None if loop.mesh is None else (jax.tree.map(lambda x: x.sharding, state), replicated(loop.mesh))
   run_chunk = jax.jit(lambda s, h: loop.run_chunk(s, chunk, h), donate_argnums=0, out_shardings=out)
 
   t0 = time.perf_counter()
-  compiled = run_chunk.lower(state, hp).compile()
+  compiled = compile_with_progress(run_chunk, (state, hp), f"the outer step ({chunk} iterations per chunk)",
+                                   disable=not primary)
   compile_s = time.perf_counter() - t0
   _barrier("admrl_compiled")
   log(f"compiled the outer step ({chunk} iterations per chunk) in {compile_s:.1f} s")
   time_before = history[-1]["time_s"] if history else 0.0
   gap_estimates = lambda rows: [float(np.max(r["gap_estimate"])) for r in rows if "gap_estimate" in r]
   worst_seen = max(gap_estimates(history), default=-np.inf)   # model-free baselines have no gap estimate
-  bar = tqdm(total=config.loop.iterations, initial=len(history), desc=f"{config.method}/{config.family}",
-             unit="it", dynamic_ncols=True, mininterval=0, disable=not primary)
+  bar = progress.bar(config.loop.iterations, f"training {config.method}/{config.family}: outer iterations",
+                     initial=len(history), disable=not primary)
   start = time.perf_counter()
   try:
     with StopSignals() as stop:

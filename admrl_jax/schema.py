@@ -192,8 +192,9 @@ class Eval:
   grid_points_3d: tuple = _field((5, 5, 3), "test grid of 3-D task boxes (SPEC section 5)", counts)
   random_tasks: int = _field(256, "test tasks in higher dimensions: half uniform, half corners", positive_int)
   adapt_updates: int = _field(80, "zero-shot TRPO updates on the final model per test task", positive_int)
-  adapt_seeds: int = _field(3, "adaptation seeds per test task: its return is their mean, their std is reported "
-                            "(eval.csv return_std; summary adapt_seed_std_mean/max)", positive_int)
+  adapt_seeds: int = _field(1, "adaptation seeds per test task: its return is their mean, their std is reported "
+                            "(eval.csv return_std; summary adapt_seed_std_mean/max); 3 triple the policy evaluator "
+                            "and the floor", positive_int)
   floor: str = _field("auto", "adaptation floor: the same adaptation (budget, seeds) on the true dynamics, "
                       "cached; auto: on for analytic families (point_mass), off for Brax (there it costs the "
                       "simulator at the full budget) | on | off", one_of(["auto", "on", "off"]))
@@ -206,6 +207,8 @@ class Eval:
   episodes: int = _field(8, "evaluation episodes per task (mean action)", positive_int)
   few_shot_episodes: tuple = _field((), "few-shot budgets in real episodes per task, e.g. (2, 4)", counts)
   few_shot_rounds: int = _field(4, "SLBO rounds after each few-shot batch", positive_int)
+  ood: bool = _field(False, "evaluate the OOD set too (V*, the policy evaluator, the floor and the planner on the "
+                     "tasks of the box widened by eval.ood_fraction that lie outside it; the studies do)", boolean)
   ood_fraction: float = _field(0.25, "OOD box: the box widened by this fraction per side", positive)
   oracle: str = _field("trajectory", "V* oracle, by name (admrl_jax.oracles): trajectory (optimisation through "
                        "smooth true dynamics) | policy (TRPO on the true env per task; Brax families) | ...",
@@ -335,6 +338,11 @@ class Config:
   eval: Eval = _field(Eval, "the evaluation protocol")
   checkpoint: Checkpoint = _field(Checkpoint, "checkpoints")
   logging: Logging = _field(Logging, "metrics")
+
+
+# Fields added since runs were first saved whose default is not what those runs did: a config.json that
+# lacks one is read with the value that keeps its old protocol (``run_dir.load_config``).
+SAVED_BEFORE_THE_FIELD = {"eval.ood": True}   # the OOD set was always evaluated before the field existed
 
 
 def _is_section(f: dataclasses.Field) -> bool:

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from admrl_jax import hyperparams, runner
+from admrl_jax import hyperparams, progress, runner
 from admrl_jax.checkpoint import Checkpointer
 from admrl_jax.config import build
 from admrl_jax.logger import RunLogger
@@ -82,11 +82,14 @@ def train_seeds(config, seeds, run_dirs, log=print) -> list:
   chunk = config.loop.iterations_per_chunk
   hp = hyperparams.stack([hyperparams.from_config(c) for c in configs])
   t0 = time.perf_counter()
-  compiled = jax.jit(vmapped_chunk(loop, chunk), donate_argnums=0).lower(states, hp).compile()
+  compiled = runner.compile_with_progress(jax.jit(vmapped_chunk(loop, chunk), donate_argnums=0), (states, hp),
+                                          f"the outer step for {len(seeds)} seeds side by side")
   compile_s = time.perf_counter() - t0
   log(f"compiled the outer step for {len(seeds)} seeds side by side in {compile_s:.1f} s")
   time_before = histories[0][-1]["time_s"] if histories[0] else 0.0
   start = time.perf_counter()
+  bar = progress.bar(config.loop.iterations, f"training {config.method}/{config.family}, seeds {list(seeds)}: "
+                     "outer iterations", initial=int(states.iteration[0]))
   try:
     with runner.StopSignals() as stop:
       while int(states.iteration[0]) < config.loop.iterations:
@@ -107,12 +110,13 @@ def train_seeds(config, seeds, run_dirs, log=print) -> list:
         if done % config.checkpoint.every == 0 or done == config.loop.iterations or stop.received:
           for i, c in enumerate(ckpts):
             c.save(seed_slice(states, i), histories[i])
-        log(f"seeds {list(seeds)}: iteration {done}/{config.loop.iterations}, worst gap estimate "
-            + ", ".join(f"{max(h[-1]['gap_estimate']):.1f}" for h in histories))
+        bar.set_postfix(gap_est=", ".join(f"{max(h[-1]['gap_estimate']):.1f}" for h in histories), refresh=False)
+        bar.update(chunk)
         if stop.received:
           raise runner.TrainingInterrupted(f"{stop.received} after outer iteration {done}: checkpoints saved; "
                                            "run the same sweep command again to continue")
   finally:
+    bar.close()
     for item in loggers + ckpts:
       item.close()
   train_s = time_before + time.perf_counter() - start

@@ -16,11 +16,14 @@ RewardFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 
 
 def tracking_reward(weights: tuple[float, ...]) -> RewardFn:
-  """r = c - sum_d w_d |f_d - psi_d|: the velocity / height tracking rewards of SPEC section 4."""
-  w = jnp.asarray(weights)
+  """r = c - sum_d w_d |f_d - psi_d|: the velocity / height tracking rewards of SPEC section 4.
+
+  The weights become an array where the reward runs (a constant of the compiled program), so building
+  a family, as validating a config does, is no jax work."""
+  weights = tuple(float(w) for w in weights)
 
   def reward(c: jax.Array, f: jax.Array, psi: jax.Array) -> jax.Array:
-    return c - jnp.sum(w * jnp.abs(f - psi), axis=-1)
+    return c - jnp.sum(jnp.asarray(weights) * jnp.abs(f - psi), axis=-1)
 
   return reward
 

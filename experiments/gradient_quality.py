@@ -17,23 +17,25 @@ python -m experiments.gradient_quality --config=experiments/configs/default.py -
 """
 import dataclasses
 import json
+import os
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
-from ml_collections import config_flags
+from absl import flags
 
-from admrl_jax.cli.common import DEFAULT_CONFIG_PATH
-from admrl_jax.config import build
+from admrl_jax.cli.common import checked_choices, checked_folder, define_config, fail, run, start
+from admrl_jax.config import ConfigError, build, validate
 from admrl_jax.oracles.trajectory import model_planner, trajectory_optimisation_oracle
 from admrl_jax.rollout import model_step_fn
+from admrl_jax.task_gradient import HESSIANS
 
-_CONFIG = config_flags.DEFINE_config_file("config", DEFAULT_CONFIG_PATH, "config file")
-_ITER = flags.DEFINE_integer("iterations", 4, "outer iterations before the measured state")
-_REPS = flags.DEFINE_integer("replicates", 8, "independent estimates per setting")
-_HESS = flags.DEFINE_list("hessians", ["pathwise", "exact", "lvc"], "Hessian forms to compare")
+_CONFIG = define_config()
+_ITER = flags.DEFINE_integer("iterations", 4, "outer iterations before the measured state", lower_bound=0)
+_REPS = flags.DEFINE_integer("replicates", 8, "independent estimates per setting (at least 2: their mean pairwise "
+                             "cosine)", lower_bound=2)
+_HESS = flags.DEFINE_list("hessians", list(HESSIANS), f"Hessian forms to compare, from {list(HESSIANS)}")
 _EPS = flags.DEFINE_float("fd_eps", 0.1, "finite-difference step in task units")
 _OUT = flags.DEFINE_string("out", "", "write the numbers as JSON here")
 
@@ -49,7 +51,24 @@ def cosine(a, b):
   return float(np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))
 
 
-def main(_):
+def check_flags() -> None:
+  """Exit 2 naming the flag or field unless the config validates and the flags are usable."""
+  try:
+    validate(_CONFIG.value)
+  except ConfigError as err:
+    fail(str(err))
+  checked_choices("hessians", _HESS.value, HESSIANS)
+  if not _EPS.value > 0:
+    fail(f"fd_eps: must be a positive number, got {_EPS.value}")
+  if _OUT.value:
+    if os.path.isdir(_OUT.value):
+      fail(f"out: {_OUT.value!r} is a folder; give the JSON file's path")
+    checked_folder("out", os.path.dirname(_OUT.value) or ".")
+
+
+def main(argv):
+  start(argv)
+  check_flags()
   t0 = time.time()
   base = _CONFIG.value
   base.unlock()
@@ -121,9 +140,10 @@ def main(_):
     print(f"{hessian:8s} inner stationarity relative to the fresh policy: median {np.median(rel):.3f}, "
           f"max {rel.max():.3f} ({time.time() - t0:.0f} s)", flush=True)
   if _OUT.value:
+    os.makedirs(os.path.dirname(_OUT.value) or ".", exist_ok=True)
     with open(_OUT.value, "w") as fh:
       json.dump({"psi": np.asarray(psi).tolist(), "fd": fd.tolist(), "gap": float(gap[-1]), "rows": rows}, fh, indent=2)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  run(main)

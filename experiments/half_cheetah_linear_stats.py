@@ -11,18 +11,19 @@ import os
 
 import jax
 import jax.numpy as jnp
-from absl import app, flags
-from brax import envs
+from absl import flags
 
 from admrl_jax.envs.brax_tasks import HALF_CHEETAH_LINEAR_STATS
-from admrl_jax.cli.common import start
+from admrl_jax.cli.common import run, start
 
-_EPISODES = flags.DEFINE_integer("episodes", 256, "random-action episodes")
+_EPISODES = flags.DEFINE_integer("episodes", 256, "random-action episodes", lower_bound=1)
 _HORIZON = 200
 
 
 def main(argv):
   start(argv)
+  from brax import envs   # here: importing it prints to stdout (mujoco's warp probe), not for a refused flag
+
   env = envs.get_environment("halfcheetah", backend="positional", exclude_current_positions_from_observation=False)
 
   def episode(key):
@@ -44,4 +45,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  run(main)

@@ -9,15 +9,17 @@ import statistics
 import time
 
 import jax
-from absl import app, flags
+from absl import flags
 
-from admrl_jax.envs import make_family
+from admrl_jax.envs import BACKENDS, make_family
 from admrl_jax.rollout import real_rollouts
-from admrl_jax.cli.common import start
+from admrl_jax.cli.common import checked_choices, run, start
 
-_FAMILIES = flags.DEFINE_list("families", ["hopper_2d", "walker_2d", "ant_2d", "half_cheetah_2d"], "families")
-_BACKENDS = flags.DEFINE_list("backends", ["positional", "generalized", "mjx"], "Brax backends")
-_BATCH = flags.DEFINE_integer("batch", 64, "episodes per rollout call")
+_FAMILIES = flags.DEFINE_list("families", ["hopper_2d", "walker_2d", "ant_2d", "half_cheetah_2d"],
+                              f"families, from {sorted(BACKENDS)}")
+_BACKENDS = flags.DEFINE_list("backends", ["positional", "generalized", "mjx"], "Brax backends (each family's "
+                              "allowed ones: admrl_jax.envs.BACKENDS)")
+_BATCH = flags.DEFINE_integer("batch", 64, "episodes per rollout call", lower_bound=1)
 
 
 def measure(name: str, backend: str, batch: int) -> tuple[float, float]:
@@ -37,6 +39,8 @@ def measure(name: str, backend: str, batch: int) -> tuple[float, float]:
 
 def main(argv):
   start(argv)
+  for name in checked_choices("families", _FAMILIES.value, sorted(BACKENDS)):
+    checked_choices(f"backends (of family {name})", _BACKENDS.value, BACKENDS[name])
   print(f"| family | backend | compile (s) | env steps/s ({_BATCH.value} envs) |\n|---|---|---|---|", flush=True)
   for name in _FAMILIES.value:
     for backend in _BACKENDS.value:
@@ -45,4 +49,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  run(main)

@@ -12,12 +12,58 @@ import json
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
+from admrl_jax.cli.common import fail, run, start
 from admrl_jax.cli.results_table import NAMES
 
 _LO = flags.DEFINE_list("lo", None, "the region's lower corner (one number per task dimension)")
 _HI = flags.DEFINE_list("hi", None, "the region's upper corner")
+
+
+def region() -> tuple[np.ndarray, np.ndarray]:
+  """(lo, hi) of --lo and --hi; exit 2 naming the flag unless both are numbers, as many, lo <= hi."""
+  corners = []
+  for flag in (_LO, _HI):
+    if not flag.value:
+      fail(f"{flag.name}: give the region's {'lower' if flag is _LO else 'upper'} corner, one number per task "
+           "dimension")
+    try:
+      corners.append(np.asarray([float(x) for x in flag.value]))
+    except ValueError:
+      fail(f"{flag.name}: must be numbers, got {flag.value}")
+  lo, hi = corners
+  if lo.shape != hi.shape or np.any(lo > hi):
+    fail(f"lo, hi: need as many numbers in each and lo <= hi in every dimension, got lo={lo.tolist()} "
+         f"hi={hi.tolist()}")
+  return lo, hi
+
+
+def study_runs(folder: str, dim: int) -> list[tuple[str, str, int]]:
+  """(name, metrics.csv, seed) of every run in the study folder; exit 2 naming the folder or file unless
+  there is one, each with a summary.json naming its seed and a metrics.csv of dim-dimensional tasks."""
+  if not os.path.isdir(folder):
+    fail(f"study folder: no such folder {folder!r}")
+  found = []
+  for path in sorted(glob.glob(os.path.join(folder, "*", "metrics.csv"))):
+    summary = os.path.join(os.path.dirname(path), "summary.json")
+    try:
+      with open(summary) as fh:
+        seed = int(json.load(fh)["seed"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+      fail(f"study folder: cannot read the seed in {summary!r}: {type(err).__name__}: {err}")
+    with open(path) as fh:
+      rows = csv.reader(fh)
+      header, first = next(rows, []), next(rows, None)
+    if first is None:
+      fail(f"study folder: {path!r} holds no iteration")
+    dims = {c.split("/")[2] for c in header if c.startswith("psi/0/")}
+    if len(dims) != dim:
+      fail(f"lo: {path!r} holds {len(dims)}-dimensional tasks, got {dim} numbers")
+    found.append((os.path.basename(os.path.dirname(path)), path, seed))
+  if not found:
+    fail(f"study folder: {folder!r} holds no run (<run>/metrics.csv)")
+  return found
 
 
 def coverage(metrics_csv: str, lo: np.ndarray, hi: np.ndarray) -> tuple[float, int | None, int]:
@@ -38,14 +84,10 @@ def coverage(metrics_csv: str, lo: np.ndarray, hi: np.ndarray) -> tuple[float, i
 
 
 def main(argv):
-  if len(argv) != 2 or not _LO.value or not _HI.value:
-    raise app.UsageError("usage: study_coverage <study folder> --lo=... --hi=...")
-  lo, hi = np.asarray([float(x) for x in _LO.value]), np.asarray([float(x) for x in _HI.value])
+  (folder,) = start(argv, positional=("the study folder",))
+  lo, hi = region()
   by_group = {}
-  for path in sorted(glob.glob(os.path.join(argv[1], "*", "metrics.csv"))):
-    name = os.path.basename(os.path.dirname(path))
-    with open(os.path.join(os.path.dirname(path), "summary.json")) as fh:
-      seed = json.load(fh)["seed"]
+  for name, path, seed in study_runs(folder, len(lo)):
     by_group.setdefault(name[: -len(f"-s{seed}")], []).append((seed, *coverage(path, lo, hi)))
   print(f"| method | seeds | share of tasks in [{', '.join(map(str, lo))}] - [{', '.join(map(str, hi))}] "
         "(mean; per seed) | first iteration there (per seed) |")
@@ -58,4 +100,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  run(main)

@@ -34,12 +34,15 @@ def config(devices: int, iterations: int = 1):
 
 
 def rel_diff(a, b) -> float:
-  """max |a - b| / max |a| over the leaves of two pytrees of arrays."""
+  """max |a - b| / max |a| over the leaves of two pytrees of arrays. A NaN matches a NaN (a method's
+  "not set yet", AdMRL's restart anchor) and is infinitely far from anything else."""
   out = 0.0
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if x.size:
-      out = max(out, float(np.max(np.abs(x - y)) / (np.max(np.abs(x)) + 1e-12)))
+      same = (x == y) | (np.isnan(x) & np.isnan(y))
+      diff = np.where(same, 0.0, np.nan_to_num(np.abs(x - y), nan=np.inf))
+      out = max(out, float(np.max(diff) / (np.max(np.abs(np.nan_to_num(x))) + 1e-12)))
   return out
 
 

@@ -1,5 +1,6 @@
-"""The V* tables shipped with the package (``admrl_jax.oracles.shipped``): every table is found by the
-protocol of the config that made it, holds that protocol's task set, and two of its tasks recompute."""
+"""The V* and floor tables shipped with the package (``admrl_jax.oracles.shipped``): every table is found by
+the protocol of the config that made it, holds that protocol's task set, and two of its tasks recompute
+(the floor's with the adaptation keys they have in the whole set)."""
 import importlib.util
 import os
 
@@ -36,7 +37,7 @@ def test_shipped_table_matches_its_protocol_and_recomputes(record, tmp_path):
   config.eval.oracle_cache = str(tmp_path)   # empty: only the shipped table can answer
   _, evaluator = build(config)
   protocol = EvaluationProtocol.from_config(config, evaluator)
-  oracle = next(o for o in protocol.oracles if o.name == record["oracle"])
+  oracle = next(o for o in protocol.cached_references() if o.name == record["oracle"])
   psis = protocol.test_sets[record["set"]]
   path = oracle_cache_path(protocol.family, psis, protocol.eval_key, oracle.budget, str(tmp_path))
   assert os.path.basename(path) == record["file"] and oracle.budget == record["budget"]
@@ -45,5 +46,8 @@ def test_shipped_table_matches_its_protocol_and_recomputes(record, tmp_path):
   with np.load(os.path.join(SHIPPED_DIR, record["file"])) as data:
     np.testing.assert_array_equal(data["psi"], np.asarray(psis))
   pick = np.asarray([0, psis.shape[0] - 1])       # two tasks (a corner of the set and its last task)
-  again, _ = oracle(protocol.family, jax.numpy.asarray(np.asarray(psis)[pick]), protocol.eval_key)
+  if oracle is protocol.floor:                    # adaptation: each task with the key it has in the whole set
+    again = oracle.returns_at(psis, protocol.eval_key, pick)
+  else:
+    again, _ = oracle(protocol.family, jax.numpy.asarray(np.asarray(psis)[pick]), protocol.eval_key)
   np.testing.assert_allclose(np.asarray(again), np.asarray(v)[..., pick], rtol=1e-3, atol=0.05)

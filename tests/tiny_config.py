@@ -27,6 +27,7 @@ def get_config(method: str = "admrl"):
   c.eval.few_shot_rounds = 1
   c.eval.oracle_iters = 100
   c.eval.oracle_cache = ""
+  c.eval.ood = True                # the OOD set's path is tested too (the default job skips it)
   c.eval.adapt_seeds = 1           # the floor, the planner and seed averaging: tests/test_evaluation_protocol.py
   c.eval.floor = "off"
   c.eval.model_planner = "off"

@@ -12,14 +12,14 @@ import datetime
 import json
 import os
 
-from absl import app, flags
+from absl import flags
 
 from admrl_jax import plots, tables
 from admrl_jax.evaluation_protocol import EvaluationProtocol
 from admrl_jax.logger import RunLogger
-from admrl_jax.run_dir import checkpoint_steps, load_run, restore_state
-from admrl_jax.cli.common import fail, start
-from admrl_jax.configs.default import get_config as default_config
+from admrl_jax.config import build
+from admrl_jax.run_dir import checkpoint_steps, restore_state
+from admrl_jax.cli.common import checked_folder, checked_run_config, fail, run as run_main, start
 
 _RUN_DIRS = flags.DEFINE_multi_string("run_dir", None, "run directories to evaluate (repeat the flag)")
 _CHECKPOINTS = flags.DEFINE_enum("checkpoints", "last", ["last", "all"],
@@ -30,14 +30,14 @@ _OUT = flags.DEFINE_string("out", None, "folder of the combined table and figure
 
 def main(argv):
   start(argv)
-  run_dirs = _RUN_DIRS.value or fail("--run_dir: give at least one run directory")
+  run_dirs = _RUN_DIRS.value or fail("run_dir: give at least one run directory")
+  configs = {run_dir: checked_run_config(run_dir) for run_dir in run_dirs}
+  stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+  out = checked_folder("out", _OUT.value or (os.path.join(run_dirs[0], "eval") if len(run_dirs) == 1
+                                             else f"runs/eval-{stamp}"))
   for run_dir in run_dirs:
-    if not os.path.exists(os.path.join(run_dir, "config.json")):
-      fail(f"run_dir: {run_dir!r} holds no config.json; is it a run directory?")
     if not checkpoint_steps(run_dir):
       fail(f"run_dir: {run_dir!r} holds no checkpoint yet")
-  stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-  out = _OUT.value or (os.path.join(run_dirs[0], "eval") if len(run_dirs) == 1 else f"runs/eval-{stamp}")
   os.makedirs(out, exist_ok=True)
 
   rows, curves = [], {}
@@ -45,7 +45,8 @@ def main(argv):
     steps = checkpoint_steps(run_dir)
     steps = steps if _CHECKPOINTS.value == "all" else steps[-1:]
     label = os.path.basename(os.path.normpath(run_dir))
-    config, loop, evaluator = load_run(run_dir, default_config())  # built once: one compile for all checkpoints
+    config = configs[run_dir]
+    loop, evaluator = build(config)  # built once: one compile for all checkpoints
     protocol = EvaluationProtocol.from_config(config, evaluator, loop)
     for step in steps:
       state, history = restore_state(run_dir, loop, config.seed, step)
@@ -80,7 +81,7 @@ def main(argv):
 
 def run():
   """Console-script entry point (admrl-evaluate)."""
-  app.run(main)
+  run_main(main)
 
 
 if __name__ == "__main__":

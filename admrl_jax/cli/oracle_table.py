@@ -27,22 +27,21 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from absl import flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
 
 from admrl_jax import tables  # noqa: E402
-from admrl_jax.config import build  # noqa: E402
+from admrl_jax.config import ConfigError, build, validate  # noqa: E402
 from admrl_jax.evaluation_protocol import EvaluationProtocol  # noqa: E402
 from admrl_jax.oracles import eval_stream  # noqa: E402
-from admrl_jax.cli.common import config_paths, fail, run as run_main, start  # noqa: E402
-from admrl_jax.oracles.cache import oracle_cache_path  # noqa: E402
-from admrl_jax.oracles.shipped import ship  # noqa: E402
+from admrl_jax.cli.common import (DEFAULT_CONFIG_PATH, checked_folder, config_paths, define_config, fail,  # noqa: E402
+                                  run as run_main, start)
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "ml-collections config file", lock_config=True)
+_CONFIG = define_config()
 _TASKS = flags.DEFINE_enum("tasks", "grid", ["grid", "corners"], "the evaluation's in-box set, or corners and centre")
 _OUT = flags.DEFINE_string("out", "docs/figures", "folder of the learning-curve figure")
-_SHIP = flags.DEFINE_bool("ship", False, "after computing the grid's in-box and OOD sets, copy their V* tables into "
-                          "the package (admrl_jax/oracles/v_star/, with index.json: budget, commit, command): "
-                          "a fresh clone then evaluates this config without recomputing them")
+_SHIP = flags.DEFINE_bool("ship", False, "after computing the evaluation's test sets (in-box, and OOD where eval.ood), "
+                          "copy their V* tables and, where the floor runs, the adaptation floor's into the package "
+                          "(admrl_jax/oracles/v_star/, with index.json: budget, commit, command): a fresh clone "
+                          "then evaluates this config without recomputing them")
 _MAX_CORNERS = 8
 
 
@@ -67,37 +66,22 @@ def box_corners_and_centre(box, key: jax.Array) -> np.ndarray:
   return np.concatenate([corners, ((lo + hi) / 2)[None]], axis=0).astype(np.float32)
 
 
-def ship_tables(protocol, config_path: str, command: str) -> None:
-  """Compute (or load) every cached oracle on the protocol's in-box and OOD sets and ship each table
-  (``oracles.shipped.ship``), recording how many tasks each oracle wins in V*'s max."""
-  for set_name, psis in protocol.test_sets.items():
-    found = protocol.oracle_returns(psis)
-    values = {name: np.asarray(run.v).reshape(-1, psis.shape[0]).mean(axis=0) for name, run in found.items()}
-    best = np.max(np.stack(list(values.values())), axis=0)
-    for oracle in protocol.oracles:
-      if not oracle.cached:
-        continue
-      path = oracle_cache_path(protocol.family, psis, protocol.eval_key, oracle.budget, protocol.cache_dir)
-      v = values[oracle.name]
-      dest = ship(path, {"family": protocol.family_name, "set": set_name, "oracle": oracle.name,
-                         "budget": oracle.budget, "tasks": int(psis.shape[0]), "config": config_path,
-                         "command": command,
-                         "computed_in_s": None if found[oracle.name].hit else round(found[oracle.name].seconds, 1),
-                         "wins": int(np.sum(v >= best)), "v_mean": float(v.mean()), "v_min": float(v.min())})
-      print(f"shipped {dest} ({set_name}, {oracle.name}: wins {int(np.sum(v >= best))} of {psis.shape[0]} tasks)")
-
-
 def main(argv):
   start(argv)
   config, e = _CONFIG.value, _CONFIG.value.eval
+  try:
+    validate(config)
+  except ConfigError as err:
+    fail(str(err))
+  if _SHIP.value and (_TASKS.value != "grid" or not e.oracle_cache):
+    fail("ship: ships the evaluation's own sets; needs --tasks=grid and eval.oracle_cache set")
+  checked_folder("out", _OUT.value)
   _, evaluator = build(config)
   protocol = EvaluationProtocol.from_config(config, evaluator)   # the evaluation's own oracles and test sets
   family = protocol.family
   if _SHIP.value:
-    if _TASKS.value != "grid" or not protocol.cache_dir:
-      fail("ship: ships the evaluation's own sets; needs --tasks=grid and eval.oracle_cache set")
-    given = config_paths(sys.argv)
-    ship_tables(protocol, given[0] if given else "", " ".join(
+    given = config_paths(sys.argv) or [os.path.relpath(DEFAULT_CONFIG_PATH)]
+    protocol.ship_tables(given[0], " ".join(
         ["python -m experiments.oracle_table"] + [shlex.quote(a) for a in sys.argv[1:]]))
   if _TASKS.value == "grid":
     psis = protocol.test_sets["in_box"]   # exactly evaluation's in-box set: one cache entry for both

@@ -15,7 +15,19 @@ A run's row is its directory name without -s<seed> (the method, or a labelled va
 admrl_restart). Below the table: every method or variant against MB-Unif and MB-Gauss paired by seed
 (mean difference, 95 % t-interval, paired t-test). ``study_figure`` draws the seed-mean gap maps with
 the proposed tasks from the same files.
+
+  python -m experiments.results_table --readme docs/runs                      # print the README section
+  python -m experiments.results_table --write_readme=README.md docs/runs      # replace it in README.md
+
+The README's "Results at a glance" (``readme_section``): per study under the folder (docs/runs/<study>/
+with run directories) the worst-case gap per method, policy evaluator and model planner, with the
+seed-paired test against MB-Unif and the adaptation floor, sentences generated from those tests (below,
+tied: the paired interval contains 0, above), and the study's seed-mean gap maps; --write_readme
+replaces the lines from <!-- results-at-a-glance:start --> to <!-- results-at-a-glance:end -->.
+A bad input (a folder that does not exist or holds no runs, an unreadable run file, a bad flag, a README
+without the two markers) exits 2 with one line ``error: ...`` and writes nothing.
 """
+import argparse
 import csv
 import glob
 import json
@@ -26,6 +38,7 @@ import numpy as np
 from scipy import stats
 
 from admrl_jax import tables
+from admrl_jax.cli.common import fail
 
 NAMES = {"admrl": "AdMRL", "unif": "MB-Unif", "gauss": "MB-Gauss", "gap_search": "Gap search", "random_walk": "Random walk",
          "multitask": "Multi-task PPO", "maml": "MAML-TRPO", "pearl": "PEARL"}
@@ -40,18 +53,35 @@ def _float(x: str):
   return float(x) if x not in ("", None) else None
 
 
+def _read_eval_csv(path: str) -> list[dict]:
+  """eval.csv as dicts (numbers as floats, empty cells None); ValueError naming the file if it is not one."""
+  with open(path) as fh:
+    reader = csv.DictReader(fh)
+    missing = sorted({"set", "budget", "psi"} - set(reader.fieldnames or ()))
+    if missing:
+      raise ValueError(f"{path}: no {missing[0]!r} column")
+    try:
+      return [{k: (v if k in ("set", "budget", "psi") else _float(v)) for k, v in r.items()} for r in reader]
+    except (TypeError, ValueError) as e:
+      raise ValueError(f"{path}: line {reader.line_num}: {e}") from None
+
+
 def load_runs(root: str) -> list[dict]:
-  """[{name, summary, rows (eval.csv as dicts, or None)}] of the run directories under root."""
+  """[{name, summary, rows (eval.csv as dicts, or None)}] of the run directories under root.
+  A file that cannot be read as a run's raises ValueError naming it."""
   runs = []
   for path in sorted(glob.glob(os.path.join(root, "*", "summary.json"))):
     run_dir = os.path.dirname(path)
-    with open(path) as fh:
-      summary = json.load(fh)
-    rows = None
-    if os.path.exists(os.path.join(run_dir, "eval.csv")):
-      with open(os.path.join(run_dir, "eval.csv")) as fh:
-        rows = [{k: (v if k in ("set", "budget", "psi") else _float(v)) for k, v in r.items()}
-                for r in csv.DictReader(fh)]
+    try:
+      with open(path) as fh:
+        summary = json.load(fh)
+    except ValueError as e:
+      raise ValueError(f"{path}: not valid JSON ({e})") from None
+    missing = [k for k in ("method", "seed") if not isinstance(summary, dict) or k not in summary]
+    if missing:
+      raise ValueError(f"{path}: no {missing[0]!r} field")
+    csv_path = os.path.join(run_dir, "eval.csv")
+    rows = _read_eval_csv(csv_path) if os.path.exists(csv_path) else None
     runs.append({"name": os.path.basename(run_dir), "summary": summary, "rows": rows})
   return runs
 
@@ -96,19 +126,21 @@ def recompute(run: dict, v_star: dict, column: str = "return", budget: str = "ze
   return {**_summary({s: list(g.values()) for s, g in per_set.items()}), "gaps": per_set}
 
 
+def t_half(values) -> float:
+  """The half-width of the 95 % t-interval of the mean of ``values`` (0 for fewer than 2)."""
+  v = np.asarray(values, np.float64)
+  return float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else 0.0
+
+
 def _interval(values: list[float]) -> str:
   """mean ± the half-width of the 95 % t-interval over seeds (the mean alone for one seed)."""
   v = np.asarray(values, np.float64)
-  if v.size < 2:
-    return f"{v.mean():.1f}"
-  return f"{v.mean():.1f} ± {stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size):.1f}"
+  return f"{v.mean():.1f}" if v.size < 2 else f"{v.mean():.1f} ± {t_half(v):.1f}"
 
 
-def table(root: str) -> str:
-  """Markdown: per method (policy evaluator, then model planner) mean ± 95 % t half-width over seeds,
-  the adaptation floor, then the per-seed numbers."""
-  runs = load_runs(root)
-  v_star = shared_v_star(runs)
+def method_rows(runs: list[dict], v_star: dict) -> dict:
+  """group -> one entry per run: seed, real steps, wall time and the gap summaries of the policy
+  evaluator, the model planner and the floor (a run without eval.csv: its summary.json, own V*)."""
   rows = {}
   for run in runs:
     s = run["summary"]
@@ -119,8 +151,22 @@ def table(root: str) -> str:
       entry.update(policy=recompute(run, v_star), planner=recompute(run, v_star, "planner_return"),
                    floor=recompute(run, v_star, "floor_return"), own_v_star=False)
     rows.setdefault(group(run), []).append(entry)
+  return rows
+
+
+def ordered(groups) -> list[str]:
+  """The methods in NAMES' order, then any other group (a labelled variant) by name."""
+  return [m for m in NAMES if m in groups] + sorted(set(groups) - set(NAMES))
+
+
+def table(root: str) -> str:
+  """Markdown: per method (policy evaluator, then model planner) mean ± 95 % t half-width over seeds,
+  the adaptation floor, then the per-seed numbers."""
+  runs = load_runs(root)
+  v_star = shared_v_star(runs)
+  rows = method_rows(runs, v_star)
   cells = []
-  for method in list(NAMES) + sorted(set(rows) - set(NAMES)):
+  for method in ordered(rows):
     for kind in ("policy", "planner"):
       runs_m = [r for r in rows.get(method, []) if r.get(kind)]
       if not runs_m:
@@ -171,7 +217,7 @@ def few_shot_table(runs: list[dict], v_star: dict) -> str:
   if not budgets:
     return ""
   cells = []
-  for name in sorted({group(r) for r in runs}, key=lambda m: (m not in NAMES, list(NAMES).index(m) if m in NAMES else 0, m)):
+  for name in ordered({group(r) for r in runs}):
     mine = [r for r in runs if group(r) == name and r["rows"]]
     row = [NAMES.get(name, name)]
     for budget in ["zero_shot"] + budgets:
@@ -193,10 +239,29 @@ def paired_differences(a: dict, b: dict) -> dict | None:
   out = {}
   for f in FIELDS:
     d = np.asarray([a[s][f] - b[s][f] for s in seeds], np.float64)
-    half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
-    p = float(stats.ttest_rel([a[s][f] for s in seeds], [b[s][f] for s in seeds]).pvalue) if d.std() > 0 else 1.0
-    out[f] = (float(d.mean()), float(half), p, d.size)
+    if d.std() > 0:
+      p = float(stats.ttest_rel([a[s][f] for s in seeds], [b[s][f] for s in seeds]).pvalue)
+    else:   # every seed the same difference: certain, unless it is 0
+      p = 1.0 if d.mean() == 0 else 0.0
+    out[f] = (float(d.mean()), t_half(d), p, d.size)
   return out
+
+
+def paired(rows: dict, method: str, base: str, kind: str) -> dict | None:
+  """``paired_differences`` of ``method`` minus ``base`` (groups of ``method_rows``) for one evaluator
+  (``policy`` or ``planner``), over the seeds both ran it; None with fewer than 2."""
+  per = {name: {r["seed"]: r[kind] for r in rows.get(name, []) if r.get(kind)} for name in (method, base)}
+  return paired_differences(per[method], per[base])
+
+
+def difference(mean: float, half: float, p: float) -> str:
+  """A paired difference as the tables write it: +mean ± half-width (p)."""
+  return f"{mean:+.1f} ± {half:.1f} (p {p:.2f})"
+
+
+def verdict(mean: float, half: float) -> str:
+  """below / above / tied: where the 95 % interval mean ± half of a paired difference lies against 0."""
+  return "below" if mean + half < 0 else "above" if mean - half > 0 else "tied"
 
 
 def paired_table(rows: dict) -> str:
@@ -206,14 +271,12 @@ def paired_table(rows: dict) -> str:
   for method in sorted(set(rows) - set(BASELINES), key=lambda m: (m not in NAMES, m)):
     for base in BASELINES:
       for kind in ("policy", "planner"):
-        per = {name: {r["seed"]: r[kind] for r in rows.get(name, []) if r.get(kind)} for name in (method, base)}
-        diff = paired_differences(per[method], per[base])
+        diff = paired(rows, method, base, kind)
         if diff is None:
           continue
         label = f"{NAMES.get(method, method)} - {NAMES.get(base, base)}" + (" (model planner)" if kind == "planner"
                                                                            else "")
-        cells.append([label, diff[FIELDS[0]][3], *(f"{m:+.1f} ± {h:.1f} (p {p:.2f})" for m, h, p, _ in
-                                                    (diff[f] for f in FIELDS))])
+        cells.append([label, diff[FIELDS[0]][3], *(difference(*diff[f][:3]) for f in FIELDS)])
   if not cells:
     return ""
   return tables.markdown(("comparison", "seeds", "worst-case gap", "mean gap", "CVaR-10% gap", "OOD worst-case gap"),
@@ -271,9 +334,6 @@ def study_figure(root: str, path: str, column: str = "return", label: str = "pol
   return True
 
 
-def _read_eval_csv(path: str) -> list[dict]:
-  with open(path) as fh:
-    return [{k: (v if k in ("set", "budget", "psi") else _float(v)) for k, v in r.items()} for r in csv.DictReader(fh)]
 
 
 def checkpoint_points(root: str) -> list[dict]:
@@ -318,7 +378,7 @@ def gap_vs_samples(root: str, path: str | None = None) -> str:
     xs, means, halves = [], [], []
     for iteration, values in sorted(series[(kind, name)].items()):
       steps, gaps = np.asarray(values, np.float64).T
-      half = stats.t.ppf(0.975, gaps.size - 1) * gaps.std(ddof=1) / np.sqrt(gaps.size) if gaps.size > 1 else 0.0
+      half = t_half(gaps)
       cells.append([label, iteration, int(steps.mean()), gaps.size, _interval(list(gaps))])
       xs.append(steps.mean()), means.append(gaps.mean()), halves.append(half)
     curves.setdefault(kind, {})[label] = (np.asarray(xs), np.asarray(means), np.asarray(halves))
@@ -362,12 +422,193 @@ def _proposed_tasks(metrics_csv: str) -> np.ndarray:
   return np.asarray([[float(r[f"psi/{t}/0"]), float(r[f"psi/{t}/1"])] for r in rows for t in tasks]).reshape(-1, 2)
 
 
+README_START, README_END = "<!-- results-at-a-glance:start -->", "<!-- results-at-a-glance:end -->"
+FAMILY_NAMES = {"point_mass": "PointMass2D", "point_mass_corner": "PointMass2D-Corner"}
+EVALUATORS = (("policy", "policy evaluator"), ("planner", "model planner"))
+REFERENCE = "unif"   # the README's paired tests: every method against MB-Unif
+
+
+def studies(root: str) -> list[str]:
+  """The study folders under root: its subfolders that hold run directories (<run>/summary.json)."""
+  return [d for d in sorted(glob.glob(os.path.join(root, "*", ""))) if glob.glob(os.path.join(d, "*", "summary.json"))]
+
+
+def _joined(items: list[str]) -> str:
+  return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def verdict_sentence(rows: dict, kind: str, label: str) -> str:
+  """One sentence from the seed-paired tests of every method against MB-Unif's worst-case gap with one
+  evaluator: which are below, tied (the 95 % interval of the difference contains 0) and above, with
+  the numbers; "" where no method pairs with MB-Unif."""
+  found = {"below": [], "tied": [], "above": []}
+  for method in ordered(rows):
+    diff = paired(rows, method, REFERENCE, kind) if method != REFERENCE else None
+    if diff:
+      mean, half, p, _ = diff[FIELDS[0]]
+      found[verdict(mean, half)].append(f"{NAMES.get(method, method)} ({mean:+.1f} ± {half:.1f}, p {p:.2f})")
+  parts = [f"{_joined(names)} {'is' if len(names) == 1 else 'are'} {word}" for word, names in found.items() if names]
+  if not parts:
+    return ""
+  return (f"With the {label}, against {NAMES[REFERENCE]}'s worst-case gap (paired by seed, method minus "
+          f"{NAMES[REFERENCE]}): " + "; ".join(parts) + ".")
+
+
+def study_glance(study: str, relative_to: str = ".") -> str:
+  """A study's part of the README section: the worst-case gap per method and evaluator (mean ± 95 % t
+  over seeds) with its seed-paired difference to MB-Unif, the adaptation floor, one sentence per
+  evaluator from the paired tests, and the seed-mean gap maps (the model planner's where it ran)."""
+  runs = load_runs(study)
+  v_star = shared_v_star(runs)
+  rows = method_rows(runs, v_star)
+  families = sorted({r["summary"].get("family") for r in runs} - {None})
+  name = os.path.basename(os.path.normpath(study))
+  rel = lambda path: os.path.relpath(path, relative_to).replace(os.sep, "/")
+  cells = []
+  for method in ordered(rows):
+    row = [NAMES.get(method, method), len(rows[method])]
+    for kind, _ in EVALUATORS:
+      runs_m = [r for r in rows[method] if r.get(kind)]
+      diff = paired(rows, method, REFERENCE, kind) if method != REFERENCE else None
+      row += [_interval([r[kind][FIELDS[0]] for r in runs_m]) if runs_m else "-",
+              difference(*diff[FIELDS[0]][:3]) if diff else "-"]
+    cells.append(row)
+  lines = [f"### {', '.join(FAMILY_NAMES.get(f, f) for f in families) or name}: [`{rel(study)}`]({rel(study)})", ""]
+  floor = _floor(runs, v_star)[FIELDS[0]] if any(r.get("floor") for g in rows.values() for r in g) else None
+  if floor is not None:
+    cells.append(["adaptation floor", "-", f"{floor:.1f}", "-", "-", "-"])
+  base = NAMES[REFERENCE]
+  lines += [tables.markdown(("method", "seeds", "worst-case gap, policy evaluator", f"minus {base}",
+                             "worst-case gap, model planner", f"minus {base}"), cells).rstrip("\n"), ""]
+  sentences = [verdict_sentence(rows, kind, label) for kind, label in EVALUATORS]
+  model_based = [m for m in ordered(rows) if any(r.get("planner") for r in rows[m])]
+  if floor is not None and model_based:
+    worst = {m: [r["policy"][FIELDS[0]] for r in rows[m] if r.get("policy")] for m in model_based}
+    reach = [NAMES.get(m, m) for m, v in worst.items() if v and np.mean(v) - t_half(v) <= floor]
+    sentences.append(f"The adaptation floor (the policy evaluator's adaptation run on the true dynamics) has a "
+                     f"worst-case gap of {floor:.1f}; the policy evaluator's interval reaches it for {len(reach)} of "
+                     f"{len(model_based)} model-based methods" + (f" ({_joined(reach)}), where it measures the "
+                                                                  "adaptation budget rather than the model" if reach
+                                                                  else "") + ".")
+  lines += [" ".join(x for x in sentences if x)]
+  figures = [f for f, kind in (("planner_gap_maps.png", "model planner"), ("gap_maps.png", "policy evaluator"))
+             if os.path.exists(os.path.join(study, f)) and (kind != "model planner" or model_based)]
+  if figures:
+    what = "model-planner" if figures[0].startswith("planner") else "policy-evaluator"
+    lines += ["", f"![{name}: the {what} gap per task, mean over seeds, with every seed's proposed tasks]"
+                  f"({rel(os.path.join(study, figures[0]))})"]
+    if len(figures) > 1:
+      lines[-1] += f" (the policy evaluator's, with the floor: [`gap_maps.png`]({rel(os.path.join(study, figures[1]))}))"
+  return "\n".join(lines) + "\n"
+
+
+def readme_section(root: str, relative_to: str = ".") -> str:
+  """The README's "Results at a glance", between its two marker comments: every study under root
+  (``study_glance``), paths relative to ``relative_to`` (the README's folder)."""
+  results = os.path.join(os.path.dirname(os.path.normpath(root)), "results.md")
+  rel = os.path.relpath(results, relative_to).replace(os.sep, "/")
+  head = [README_START, "## Results at a glance", "",
+          "Written by `python -m experiments.results_table --write_readme=README.md docs/runs` from the published "
+          "studies (a test checks that it is current). Worst-case gap over the in-box task grid against the best "
+          "known return of each task over a study's runs: mean ± half-width of the 95 % t-interval over seeds. "
+          f"\"minus {NAMES[REFERENCE]}\": the method's worst-case gap minus {NAMES[REFERENCE]}'s, paired by seed, "
+          "± its 95 % t half-width, and the paired t-test's p; an interval that contains 0 is a tie. The policy "
+          "evaluator adapts a policy on the learned model (model-free methods: their own zero-shot policy); the "
+          "model planner optimises a trajectory through the learned model and runs it on the true system.", ""]
+  tail = [f"Everything else (per-seed numbers, mean, CVaR-10 % and OOD gaps, MB-Gauss as the baseline, few-shot "
+          f"budgets, sample efficiency, the analysis): [{rel}]({rel})." if os.path.exists(results) else "", README_END]
+  return "\n".join(head + [study_glance(s, relative_to) for s in studies(root)] + [t for t in tail if t]) + "\n"
+
+
+def readme_part(text: str) -> tuple[int, int] | None:
+  """(first, last line index) of the section in ``text``: the lines that are exactly README_START and
+  README_END, once each, in that order; None otherwise."""
+  lines = [line.strip() for line in text.splitlines()]
+  starts = [i for i, line in enumerate(lines) if line == README_START]
+  ends = [i for i, line in enumerate(lines) if line == README_END]
+  if len(starts) != 1 or len(ends) != 1 or starts[0] > ends[0]:
+    return None
+  return starts[0], ends[0]
+
+
+def replace_readme_section(text: str, section: str) -> str | None:
+  """``text`` with its section (``readme_part``, markers included) replaced by ``section``; None
+  without one."""
+  part = readme_part(text)
+  if part is None:
+    return None
+  lines = text.splitlines(keepends=True)
+  return "".join(lines[: part[0]]) + section + "".join(lines[part[1] + 1:])
+
+
+class _Parser(argparse.ArgumentParser):
+  def error(self, message):   # one line, exit 2
+    fail(message)
+
+
+def _checked_folder(path: str, what: str) -> str:
+  if not os.path.exists(path):
+    fail(f"{what}: no such folder {path!r}" + ("" if os.path.isabs(path) else f" (from {os.getcwd()})"))
+  if not os.path.isdir(path):
+    fail(f"{what}: {path!r} is a file, not a folder")
+  return path
+
+
+def _checked_runs(folder: str) -> None:
+  """Exit 2 unless every run directory under folder reads as one."""
+  try:
+    load_runs(folder)
+  except ValueError as e:
+    fail(str(e))
+
+
+def main(argv: list[str]) -> None:
+  """The results table of a folder of runs; with --readme / --write_readme the README section of a
+  folder of studies instead. Every bad input exits 2 with one ``error:`` line."""
+  parser = _Parser(prog="admrl-results-table", allow_abbrev=False, description=main.__doc__)
+  parser.add_argument("folder", nargs="?", help="a folder of run directories (with --readme: of studies; "
+                                                "default docs/runs)")
+  parser.add_argument("--readme", action="store_true", help="print the README section \"Results at a glance\"")
+  parser.add_argument("--write_readme", metavar="README", help="replace that section in this README, between "
+                                                               f"{README_START} and {README_END}")
+  args = parser.parse_args(argv)
+  if not (args.readme or args.write_readme is not None):
+    if args.folder is None:
+      fail("folder: needs a folder of run directories (usage: admrl-results-table <folder>, or --readme)")
+    folder = _checked_folder(args.folder, "folder")
+    if not glob.glob(os.path.join(folder, "*", "summary.json")):
+      fail(f"folder: no run directories (<run>/summary.json) in {folder!r}"
+           + ("; it holds studies: use --readme" if studies(folder) else ""))
+    _checked_runs(folder)
+    print(table(folder), end="")
+    return
+  root = _checked_folder(args.folder or os.path.join("docs", "runs"), "folder")
+  found = studies(root)
+  if not found:
+    fail(f"folder: no studies (<study>/<run>/summary.json) in {root!r}")
+  for study in found:
+    _checked_runs(study)
+  readme = args.write_readme
+  if readme is not None and not os.path.isfile(readme):
+    fail(f"write_readme: no such file {readme!r}" if not os.path.exists(readme) else
+         f"write_readme: {readme!r} is not a file")
+  section = readme_section(root, os.path.dirname(os.path.abspath(readme or "README.md")))
+  if readme is not None:
+    with open(readme) as fh:
+      text = replace_readme_section(fh.read(), section)
+    if text is None:
+      fail(f"write_readme: {readme!r} needs the lines {README_START} and {README_END}, once each, in that order")
+    with open(readme, "w") as fh:
+      fh.write(text)
+  if args.readme:
+    print(section, end="")
+  else:
+    print(f"wrote the section \"Results at a glance\" of {readme} from {len(found)} studies under {root}")
+
+
 def run():
-  """Console-script entry point (admrl-results-table): the table of the run folder in argv[1]."""
-  if len(sys.argv) != 2:
-    print("usage: admrl-results-table <folder of run directories>", file=sys.stderr)
-    sys.exit(2)
-  print(table(sys.argv[1]), end="")
+  """Console-script entry point (admrl-results-table)."""
+  main(sys.argv[1:])
 
 
 if __name__ == "__main__":

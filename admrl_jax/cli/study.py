@@ -10,7 +10,8 @@ Runs train in <workdir>/<study>/<method>-s<seed> (checkpoints; machine-local); w
 After each run its evidence is published under --publish (default docs/runs)/<study>/<method>-s<seed>/:
 summary.json, eval.csv, metrics.csv (the tasks the method proposed, per iteration) and config.json;
 then <study>/results.md is recomputed from those files alone (``experiments.results_table``) and
-<study>/README.md records the command. --commit commits the published files with git after every run,
+<study>/README.md records the command; published under docs/runs, the repository README's "Results at a
+glance" is rewritten too (``experiments.results_table --write_readme``). --commit commits the published files with git after every run,
 so a session that ends mid-study keeps what finished. Re-running the same command resumes: published
 runs are skipped, finished ones published, interrupted ones continue from their checkpoint.
 
@@ -26,23 +27,22 @@ import shutil
 import sys
 
 import jax
-import ml_collections
 from absl import flags
-from ml_collections import config_flags
 
-from admrl_jax import runner
-from admrl_jax.cli.common import DEFAULT_CONFIG_PATH, checked_methods_and_seeds, commit, fail, run as run_main, start
-from admrl_jax.cli.results_table import study_figure, table
-from admrl_jax.config import ConfigError, validate
+from admrl_jax import progress, runner
+from admrl_jax.cli.common import (checked_configs, checked_folder, checked_methods_and_seeds, commit, define_config,
+                                  fail, run as run_main, start)
+from admrl_jax.cli.results_table import readme_section, replace_readme_section, study_figure, table
 from admrl_jax.methods import names as method_names
 from admrl_jax.run_dir import checkpoint_steps
 
-_CONFIG = config_flags.DEFINE_config_file("config", DEFAULT_CONFIG_PATH, "ml-collections config file",
-                                          lock_config=True)
+_CONFIG = define_config()
 _STUDY = flags.DEFINE_string("study", None, "the study's name: its folder under --publish and the workdir")
 _METHODS = flags.DEFINE_list("methods", ["unif", "gauss", "admrl"], f"methods, from {list(method_names())}")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "seeds (integers)")
-_PUBLISH = flags.DEFINE_string("publish", "docs/runs", "folder the studies' evidence is published in")
+README_STUDIES = os.path.join("docs", "runs")   # the studies of the README's "Results at a glance"
+_PUBLISH = flags.DEFINE_string("publish", README_STUDIES, "folder the studies' evidence is published in (under "
+                               "docs/runs, a finished run also rewrites README.md's \"Results at a glance\")")
 _COMMIT = flags.DEFINE_bool("commit", False, "git commit the published files after every finished run")
 _VARIANT = flags.DEFINE_string("variant", "", "a label for runs whose config differs by --config overrides: "
                                "run directories <method>_<variant>-s<seed>, a row of their own in the table")
@@ -78,32 +78,42 @@ def write_index(study_dir: str, command: str) -> None:
              "(`admrl_jax.cli.results_table.study_figure`).\n")
 
 
+def refresh_readme(publish_root: str) -> list[str]:
+  """Where the studies are the README's (``docs/runs`` under the working directory, whose README.md has
+  the section "Results at a glance"), that section rewritten from them; [README.md], else []."""
+  readme = os.path.abspath("README.md")
+  if os.path.abspath(publish_root) != os.path.abspath(README_STUDIES) or not os.path.isfile(readme):
+    return []
+  with open(readme) as fh:
+    text = replace_readme_section(fh.read(), readme_section(publish_root, os.path.dirname(readme)))
+  if text is None:
+    return []
+  with open(readme, "w") as fh:
+    fh.write(text)
+  return [readme]
+
+
 def main(argv):
   start(argv)
-  if not _STUDY.value or os.sep in _STUDY.value:
-    fail(f"study: needs a folder name without {os.sep!r}, got {_STUDY.value!r}")
+  for flag, value in (("study", _STUDY.value), ("variant", _VARIANT.value)):
+    if (flag == "study" and not value) or os.sep in value or value in (".", ".."):
+      fail(f"{flag}: needs a folder name (without {os.sep!r}, not '.' or '..'), got {value!r}")
   seeds = checked_methods_and_seeds(_METHODS.value, _SEEDS.value)
   base = _CONFIG.value
-  work_root = os.path.join(base.workdir, _STUDY.value)
-  study_dir = os.path.join(_PUBLISH.value, _STUDY.value)
+  work_root = checked_folder("workdir", os.path.join(base.workdir, _STUDY.value))
+  study_dir = checked_folder("publish", os.path.join(_PUBLISH.value, _STUDY.value))
   command = " ".join(["python -m experiments.study"] + [shlex.quote(a) for a in sys.argv[1:]])
-  jobs = []
-  for seed in seeds:
-    for method in _METHODS.value:
-      config = ml_collections.ConfigDict(base.to_dict())
-      config.method, config.seed = method, seed
-      config.lock()
-      try:
-        validate(config)
-      except ConfigError as err:
-        fail(str(err))
-      label = f"{method}_{_VARIANT.value}" if _VARIANT.value else method
-      jobs.append((f"{label}-s{seed}", config))
+  label = f"_{_VARIANT.value}" if _VARIANT.value else ""
+  jobs = [(f"{method}{label}-s{seed}", config)
+          for (method, seed), config in checked_configs(base, _METHODS.value, seeds).items()]
   jax.config.update("jax_compilation_cache_dir", os.path.join(base.workdir, "jax_cache"))
+  runs = progress.bar(len(jobs), f"study {_STUDY.value}: runs (method-seed)", "run")
   for name, config in jobs:
+    runs.set_postfix_str(name)
     run_dir, out_dir = os.path.join(work_root, name), os.path.join(study_dir, name)
     if os.path.exists(os.path.join(out_dir, "summary.json")):
       print(f"{name}: published already, skipped")
+      runs.update()
       continue
     if not os.path.exists(os.path.join(run_dir, "summary.json")):
       resume = bool(os.path.exists(os.path.join(run_dir, "config.json")) and checkpoint_steps(run_dir))
@@ -113,9 +123,13 @@ def main(argv):
             flush=True)
     publish(run_dir, out_dir)
     write_index(study_dir, command)
+    readme = refresh_readme(_PUBLISH.value)
     if _COMMIT.value:
-      commit([study_dir], f"Study {_STUDY.value}: {name} finished (summary.json, eval.csv, metrics.csv, config.json; "
-                          "results.md recomputed)")
+      commit([study_dir, *readme], f"Study {_STUDY.value}: {name} finished (summary.json, eval.csv, metrics.csv, "
+                                   "config.json; results.md" + (" and the README's results" if readme else "")
+                                   + " recomputed)")
+    runs.update()
+  runs.close()
   write_index(study_dir, command)     # also when every run was published already: tables and figures redrawn
   print(table(study_dir), end="")
 

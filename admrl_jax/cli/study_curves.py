@@ -18,7 +18,8 @@ import tempfile
 
 from absl import flags
 
-from admrl_jax.cli.common import commit, fail, run as run_main, start
+from admrl_jax import progress
+from admrl_jax.cli.common import checked_folder, checked_run_config, commit, fail, run as run_main, start
 from admrl_jax.cli.results_table import gap_vs_samples
 from admrl_jax.configs.default import get_config as default_config
 from admrl_jax.evaluation_protocol import EvaluationProtocol
@@ -33,11 +34,17 @@ _FEW_SHOT = flags.DEFINE_bool("few_shot", False, "evaluate the config's few-shot
                               "(default: zero-shot only, the curve's measure)")
 
 
-def evaluate_checkpoints(run_dir: str, out_dir: str, few_shot: bool = False, log=print) -> int:
+def pending_checkpoints(run_dir: str, out_dir: str) -> list[int]:
+  """The kept checkpoints of run_dir before its last whose eval.csv is not in out_dir yet."""
+  return [s for s in checkpoint_steps(run_dir)[:-1]
+          if not os.path.exists(os.path.join(out_dir, "checkpoints", f"iteration_{s}", "eval.csv"))]
+
+
+def evaluate_checkpoints(run_dir: str, out_dir: str, few_shot: bool = False, log=print, bar=None) -> int:
   """Evaluate every kept checkpoint of run_dir before its last into out_dir/checkpoints/iteration_<i>/
-  (eval.csv, checkpoint.json); skips those published already. Returns how many it evaluated."""
-  steps = checkpoint_steps(run_dir)[:-1]
-  todo = [s for s in steps if not os.path.exists(os.path.join(out_dir, "checkpoints", f"iteration_{s}", "eval.csv"))]
+  (eval.csv, checkpoint.json); skips those published already. Returns how many it evaluated.
+  bar: a progress bar advanced by one per checkpoint."""
+  todo = pending_checkpoints(run_dir, out_dir)
   if not todo:
     return 0
   config, loop, evaluator = load_run(run_dir, default_config())
@@ -45,6 +52,8 @@ def evaluate_checkpoints(run_dir: str, out_dir: str, few_shot: bool = False, log
   if not few_shot:
     protocol = dataclasses.replace(protocol, few_shot_episodes=())
   for step in todo:
+    if bar is not None:
+      bar.set_postfix_str(f"{os.path.basename(run_dir)} iteration {step}")
     state, history = restore_state(run_dir, loop, config.seed, step)
     with tempfile.TemporaryDirectory() as tmp:
       summary = protocol.evaluate_state(state, history, tmp, log=lambda *_: None)
@@ -55,6 +64,8 @@ def evaluate_checkpoints(run_dir: str, out_dir: str, few_shot: bool = False, log
       json.dump({"iteration": step, "real_env_steps": summary["real_env_steps"]}, fh)
     log(f"{os.path.basename(run_dir)} iteration {step}: worst-case gap {summary['worst_case_gap']:.2f} "
         f"({summary['real_env_steps']} real steps)")
+    if bar is not None:
+      bar.update()
   return len(todo)
 
 
@@ -66,17 +77,28 @@ def main(argv):
   if not os.path.isdir(study_dir):
     fail(f"study: no published study {study_dir!r}")
   published = sorted(d for d in os.listdir(study_dir) if os.path.exists(os.path.join(study_dir, d, "summary.json")))
+  if not published:
+    fail(f"study: {study_dir!r} holds no published run (a folder with summary.json)")
   unknown = [r for r in _RUNS.value if r not in published]
   if unknown:
     fail(f"runs: not published in {study_dir}: {unknown}; allowed: {published}")
+  checked_folder("workdir", _WORKDIR.value)
+  skipped, todo = [], []   # every run's config is checked before any is evaluated
   for name in _RUNS.value or published:
     run_dir = os.path.join(_WORKDIR.value, _STUDY.value, name)
-    if not os.path.isdir(run_dir) or not checkpoint_steps(run_dir):
-      print(f"{name}: no checkpoints in {run_dir} (machine-local), skipped")
+    if not checkpoint_steps(run_dir):
+      skipped.append(f"{name}: no checkpoints in {run_dir} (machine-local), skipped")
       continue
-    if evaluate_checkpoints(run_dir, os.path.join(study_dir, name), _FEW_SHOT.value) and _COMMIT.value:
+    checked_run_config(run_dir)
+    todo.append((name, run_dir, len(pending_checkpoints(run_dir, os.path.join(study_dir, name)))))
+  print("\n".join(skipped), end="\n" if skipped else "")
+  total = sum(n for *_, n in todo)
+  bar = progress.bar(total, f"study {_STUDY.value}: kept checkpoints evaluated", "checkpoint", disable=not total)
+  for name, run_dir, _ in todo:
+    if evaluate_checkpoints(run_dir, os.path.join(study_dir, name), _FEW_SHOT.value, bar=bar) and _COMMIT.value:
       commit([os.path.join(study_dir, name, "checkpoints")],
              f"Study {_STUDY.value}: {name}'s kept checkpoints evaluated (eval.csv per checkpoint)")
+  bar.close()
   text = gap_vs_samples(study_dir, os.path.join(study_dir, "gap_vs_samples.png"))
   with open(os.path.join(study_dir, "gap_vs_samples.md"), "w") as fh:
     fh.write(text)

@@ -13,20 +13,17 @@ one sweep per host with disjoint --seeds (see the README).
 import json
 import os
 
-import ml_collections
 from absl import flags
-from ml_collections import config_flags
 
 from admrl_jax import runner
 from admrl_jax.run_dir import checkpoint_steps
-from admrl_jax.config import ConfigError, validate
 from admrl_jax.methods import names as method_names
 from admrl_jax.sweep import train_seeds
-from admrl_jax.cli.common import DEFAULT_CONFIG_PATH, checked_methods_and_seeds, fail, run as run_main, start
+from admrl_jax.cli.common import (checked_configs, checked_folder, checked_methods_and_seeds, define_config,
+                                  run as run_main, start)
 from admrl_jax.cli.results_table import table
 
-_CONFIG = config_flags.DEFINE_config_file("config", DEFAULT_CONFIG_PATH,
-                                          "ml-collections config file", lock_config=True)
+_CONFIG = define_config()
 _METHODS = flags.DEFINE_list("methods", ["admrl", "unif", "gauss"], f"methods to run, from {list(method_names())}")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "seeds to run (integers)")
 _ROOT = flags.DEFINE_string("root", "runs/sweep", "folder of the sweep's run directories")
@@ -37,17 +34,8 @@ _SIDE_BY_SIDE = flags.DEFINE_bool("side_by_side", True, "train a method's seeds 
 def main(argv):
   start(argv)
   seeds = checked_methods_and_seeds(_METHODS.value, _SEEDS.value)
-  configs = {}
-  for method in _METHODS.value:
-    for seed in seeds:
-      config = ml_collections.ConfigDict(_CONFIG.value.to_dict())
-      config.method, config.seed = method, seed
-      config.lock()
-      try:
-        validate(config)
-      except ConfigError as err:
-        fail(str(err))
-      configs[f"{method}-s{seed}"] = config
+  checked_folder("root", _ROOT.value)
+  configs = {f"{m}-s{s}": c for (m, s), c in checked_configs(_CONFIG.value, _METHODS.value, seeds).items()}
   for method in _METHODS.value:
     todo = []
     for seed in seeds:

@@ -26,18 +26,16 @@ import sys
 
 import jax
 from absl import flags
-from ml_collections import config_flags
 
 from admrl_jax import runner
 from admrl_jax.config import ConfigError, validate
-from admrl_jax.cli.common import DEFAULT_CONFIG_PATH, fail, run as run_main, start
-from admrl_jax.configs.default import get_config as default_config
-from admrl_jax.run_dir import load_config
+from admrl_jax.evaluation_protocol import summary_lines
+from admrl_jax.cli.common import (checked_folder, checked_run_config, config_overrides, config_paths, define_config,
+                                  fail, run as run_main, start)
 
 NON_FINITE_EXIT = 3
 
-_CONFIG = config_flags.DEFINE_config_file("config", DEFAULT_CONFIG_PATH,
-                                          "ml-collections config file", lock_config=True)
+_CONFIG = define_config()
 _RUN_DIR = flags.DEFINE_string("run_dir", None, "run directory (default: <workdir>/<family>-<method>-s<seed>-<time>)")
 _RESUME = flags.DEFINE_bool("resume", False, "continue the run in --run_dir from its latest checkpoint, "
                             "with the config saved there")
@@ -67,19 +65,21 @@ def _join_processes() -> None:
 
 def main(argv):
   start(argv)
-  _join_processes()
   if _RESUME.value:
     if not _RUN_DIR.value:
       fail("--resume needs --run_dir: the run directory to continue")
-    try:
-      config = load_config(_RUN_DIR.value, default_config())
-    except FileNotFoundError as err:
-      fail(str(err))
+    if config_paths(sys.argv) or config_overrides(sys.argv):
+      fail("config: --resume continues with the config saved in the run directory; drop --config and --config.*")
+    config = checked_run_config(_RUN_DIR.value)
     run_dir = _RUN_DIR.value
   else:
     config = _CONFIG.value
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = _RUN_DIR.value or os.path.join(config.workdir, f"{config.family}-{config.method}-s{config.seed}-{stamp}")
+    checked_folder("run_dir", run_dir)
+    if os.path.exists(os.path.join(run_dir, "config.json")):   # before any process writes it
+      fail(f"run_dir: {run_dir!r} holds a run already; continue it with --resume, or choose another --run_dir")
+  _join_processes()
   try:
     validate(config)
     runner.run_mesh(config)
@@ -99,10 +99,8 @@ def main(argv):
     sys.exit(130 if str(err).startswith("SIGINT") else 143)
   except runner.NonFiniteError as err:
     fail(f"training stopped: {err}", NON_FINITE_EXIT)
-  print(f"run directory: {run_dir}")
-  print("summary: " + ", ".join(f"{k}={summary[k]:.2f}" if isinstance(summary[k], float) else f"{k}={summary[k]}"
-                                for k in ("method", "family", "worst_case_gap", "mean_gap", "cvar10_gap",
-                                          "ood_worst_case_gap", "real_env_steps", "wall_time_s")))
+  print("\n".join(summary_lines(summary, run_dir)))
+  print(f"run directory: {run_dir} (summary.json, eval.csv, metrics.jsonl; {summary['wall_time_s']:.0f} s)")
 
 
 def run():

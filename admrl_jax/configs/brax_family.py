@@ -47,6 +47,7 @@ def brax_config(family: str, scale: str):
   c.eval.mpc_plan_horizon = MPC_PLAN_HORIZON[family]
   c.eval.mpc_knot_every = MPC_KNOT_EVERY[family]
   c.model.loss_horizon = 2
+  c.eval.ood = True                   # both scales evaluate the OOD set (the default job skips it)
   if scale == "cpu":
     c.loop.iterations = 10
     c.loop.iterations_per_chunk = 1
@@ -86,6 +87,7 @@ def brax_config(family: str, scale: str):
     c.trpo.value_epochs = 5
     c.task_gradient.cg_iters = 200
     c.eval.adapt_updates = 200
+    c.eval.adapt_seeds = 3
     c.eval.episodes = 10
     c.eval.few_shot_episodes = (10, 20, 30)   # 2k / 4k / 6k real samples at T = 200
     c.eval.oracle_iters = 1000

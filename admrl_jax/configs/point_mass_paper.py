@@ -25,6 +25,8 @@ def get_config():
   c.task_gradient.cg_iters = 200    # reference: 200 CG iterations
   c.eval.grid_points = 9
   c.eval.adapt_updates = 200
+  c.eval.adapt_seeds = 3            # the full protocol: 3 adaptation seeds per task, and the OOD set
+  c.eval.ood = True
   c.eval.few_shot_episodes = (4, 20)
   c.checkpoint.every = 5
   c.checkpoint.keep_period = 25

@@ -20,6 +20,7 @@ def get_config():
   c.trpo.model_rollouts = 16
   c.eval.adapt_updates = 40
   c.eval.adapt_seeds = 1
+  c.eval.ood = True                  # the study's protocol: the OOD set too (the default job skips it)
   c.eval.planner_iters = 500
   c.checkpoint.every = 10
   c.checkpoint.keep = 1

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from admrl_jax import sharding
 from admrl_jax.adapt import episode_returns
 from admrl_jax.rollout import ActFn, evaluation_starts, rollout
 from admrl_jax.tasks import TaskFamily
@@ -82,8 +83,9 @@ class MetaRLLoop:
     return MetaRLState(learner, self.method.init(k_tasks), k_state, zero, jnp.zeros((), jnp.int32))
 
   def place(self, state: MetaRLState) -> MetaRLState:
-    """Baselines run on one device (their batch is not split over a task mesh)."""
-    return state
+    """Baselines run on one device (their batch is not split over a task mesh): with a mesh, the
+    state is replicated over it (``sharding.place``); without one, it is left as it is."""
+    return sharding.place(state, sharding.replicated(self.mesh))
 
   def step(self, state: MetaRLState, _=None):
     """One outer iteration -> (state, metrics: iteration, real_steps, psi [K, k] and the learner's)."""

@@ -59,8 +59,9 @@ class Oracle(abc.ABC):
     """What is computed, as the cache key's part: kind and budget."""
 
   @abc.abstractmethod
-  def __call__(self, family, psis: jax.Array, eval_key: jax.Array):
-    """psis [G, k] -> (v [G], curve [C, G]) from ``rollout.evaluation_starts(env, eval_key, episodes)``."""
+  def __call__(self, family, psis: jax.Array, eval_key: jax.Array, desc: str | None = None):
+    """psis [G, k] -> (v [G], curve [C, G]) from ``rollout.evaluation_starts(env, eval_key, episodes)``;
+    ``desc`` names its progress bar (tasks done of G; default its label)."""
 
 
 ORACLES: dict[str, type[Oracle]] = {}

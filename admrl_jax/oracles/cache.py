@@ -27,11 +27,12 @@ def oracle_cache_path(family, psis: jax.Array, key: jax.Array, budget: dict, cac
   return os.path.join(cache_dir, f"{family.name}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.npz")
 
 
-def cached_oracle(oracle, family, psis: jax.Array, key: jax.Array, cache_dir: str | None):
+def cached_oracle(oracle, family, psis: jax.Array, key: jax.Array, cache_dir: str | None, desc: str | None = None):
   """``oracle(family, psis, key) -> (v [G] or [S, G], curve)`` behind the shipped tables and the on-disk
   cache, keyed by ``oracle.budget`` (``oracle_cache_path``) -> (v, curve, hit). A table shipped with the
   package (``oracles.shipped``) under the same key is used first; then ``cache_dir`` (None or "": no
-  cache). An oracle with ``cached`` False (cheap) computes every time."""
+  cache). An oracle with ``cached`` False (cheap) computes every time. ``desc``: the name of the
+  computation's progress bar."""
   if not getattr(oracle, "cached", True):
     cache_dir = None
   else:
@@ -40,7 +41,7 @@ def cached_oracle(oracle, family, psis: jax.Array, key: jax.Array, cache_dir: st
       if found and os.path.exists(found):
         with np.load(found) as data:
           return data["v_star"], data["curve"], True
-  v_star, curve = oracle(family, psis, key)
+  v_star, curve = oracle(family, psis, key, desc=desc)
   v_star, curve = np.asarray(v_star), np.asarray(curve)
   if cache_dir:
     os.makedirs(cache_dir, exist_ok=True)

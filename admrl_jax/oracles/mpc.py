@@ -22,10 +22,13 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from admrl_jax.evaluation import map_items
 from admrl_jax.oracles.base import Oracle, OracleSettings, eval_stream
 from admrl_jax.oracles.trajectory import open_loop_return
 from admrl_jax.rollout import episode_scan, evaluation_starts
 from admrl_jax.tasks import TaskFamily
+
+TASK_BATCH = 8   # tasks planned at once
 
 
 def plan_noise(key: jax.Array, samples: int, plan_horizon: int, action_dim: int, sigma: float,
@@ -67,11 +70,13 @@ def mpc_episode(family: TaskFamily, psi: jax.Array, state0, key: jax.Array, plan
 
 def sampling_mpc_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array, n_episodes: int,
                         plan_horizon: int, samples: int, sigma: float, knot_every: int = 1,
-                        task_batch: int = 8):
+                        task_batch: int = TASK_BATCH, desc: str | None = None):
   """psis [G, k] -> (v_star [G], per-start returns [n_episodes, G]).
 
   The start states are ``evaluation_starts(family.env, key, n_episodes)``, the evaluation's own, so
-  V* and every method's return average the same episodes.
+  V* and every method's return average the same episodes. Given ``desc``, ``task_batch`` tasks per
+  jitted call from the host with a progress bar of that name (``evaluation.map_items``); without,
+  traceable (``lax.map``). Each task is planned on its own: the two give the same V*.
   """
   starts = evaluation_starts(family.env, key, n_episodes)
   plan_keys = jax.random.split(eval_stream(key, "mpc_plans"), n_episodes)
@@ -80,7 +85,10 @@ def sampling_mpc_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array, n_e
     run = lambda s0, k: mpc_episode(family, psi, s0, k, plan_horizon, samples, sigma, knot_every)[0]
     return jax.vmap(run)(starts, plan_keys)
 
-  per_start = jax.lax.map(one, psis, batch_size=task_batch)   # [G, n_episodes]
+  if desc is None:
+    per_start = jax.lax.map(one, psis, batch_size=task_batch)   # [G, n_episodes]
+  else:
+    per_start = map_items(jax.jit(jax.vmap(one)), task_batch, psis, desc=desc)
   return jnp.mean(per_start, axis=1), per_start.T
 
 
@@ -109,6 +117,6 @@ class MPCOracle(Oracle):
     return {"kind": "mpc", "episodes": self.episodes, "samples": self.samples,
             "plan_horizon": self.plan_horizon, "sigma": self.sigma, "knot_every": self.knot_every}
 
-  def __call__(self, family, psis, eval_key):
-    return jax.jit(lambda p: sampling_mpc_oracle(family, p, eval_key, self.episodes, self.plan_horizon,
-                                                 self.samples, self.sigma, self.knot_every))(psis)
+  def __call__(self, family, psis, eval_key, desc=None):
+    return sampling_mpc_oracle(family, psis, eval_key, self.episodes, self.plan_horizon, self.samples, self.sigma,
+                               self.knot_every, desc=desc or self.label)

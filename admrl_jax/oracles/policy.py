@@ -25,21 +25,21 @@ import jax
 import jax.numpy as jnp
 
 from admrl_jax.adapt import Learner, episode_returns
-from admrl_jax.evaluation import Evaluator
+from admrl_jax.evaluation import Evaluator, map_items
 from admrl_jax.oracles.base import Oracle, OracleSettings, eval_stream
 
+TASK_BATCH = 16   # tasks trained at once
+CURVE_EVERY = 10  # TRPO updates per point of the learning curve and per V* candidate (a budget is a multiple)
 V_STAR_RULE = "max(mean action at init and every curve point, final sampled x4)"   # in the cache key
 
 
-def policy_optimisation_oracle(learner: Learner, psis: jax.Array, key: jax.Array, eval_key: jax.Array,
-                               n_eval_episodes: int, iters: int, episodes: int, curve_every: int = 10,
-                               task_batch: int = 16, sampled_per_start: int = 4):
-  """psis [G, k] -> (v_star [G], curve [iters // curve_every, G])."""
+def policy_oracle_task(learner: Learner, eval_key: jax.Array, n_eval_episodes: int, iters: int, episodes: int,
+                       curve_every: int = CURVE_EVERY, sampled_per_start: int = 4):
+  """The policy oracle of one task: (psi [k], key) -> (v_star [], curve [iters // curve_every])."""
   evaluator = Evaluator(learner, n_episodes=n_eval_episodes)
   family, agent = learner.family, learner.agent
 
-  def one(args):
-    psi, k = args
+  def one(psi, k):
     k_init, k_train, k_act = jax.random.split(k, 3)
 
     def update(state, kk):
@@ -60,7 +60,22 @@ def policy_optimisation_oracle(learner: Learner, psis: jax.Array, key: jax.Array
     v_sampled = evaluator.policy_return(state, psi, eval_key, action_key=k_act, repeats=sampled_per_start)
     return jnp.fmax(best, v_sampled), curve
 
-  v_star, curve = jax.lax.map(one, (psis, jax.random.split(key, psis.shape[0])), batch_size=task_batch)
+  return one
+
+
+def policy_optimisation_oracle(learner: Learner, psis: jax.Array, key: jax.Array, eval_key: jax.Array,
+                               n_eval_episodes: int, iters: int, episodes: int, curve_every: int = CURVE_EVERY,
+                               task_batch: int = TASK_BATCH, sampled_per_start: int = 4, desc: str | None = None):
+  """psis [G, k] -> (v_star [G], curve [iters // curve_every, G]): ``policy_oracle_task`` of every task,
+  task i with the i-th of G keys split from ``key``. Given ``desc``, ``task_batch`` tasks per jitted call
+  from the host with a progress bar of that name (``evaluation.map_items``); without, traceable
+  (``lax.map``)."""
+  one = policy_oracle_task(learner, eval_key, n_eval_episodes, iters, episodes, curve_every, sampled_per_start)
+  keys = jax.random.split(key, psis.shape[0])
+  if desc is None:
+    v_star, curve = jax.lax.map(lambda a: one(*a), (psis, keys), batch_size=task_batch)
+  else:
+    v_star, curve = map_items(jax.jit(jax.vmap(one)), task_batch, psis, keys, desc=desc)
   return v_star, curve.T
 
 
@@ -96,8 +111,7 @@ class PolicyOracle(Oracle):
             "episodes_per_update": self.episodes_per_update, "agent": repr(self.learner.agent),
             "v_star": V_STAR_RULE}
 
-  def __call__(self, family, psis, eval_key):
+  def __call__(self, family, psis, eval_key, desc=None):
     learner = dataclasses.replace(self.learner, family=family)
-    run = jax.jit(lambda p: policy_optimisation_oracle(learner, p, eval_stream(eval_key, "policy_oracle"), eval_key,
-                                                       self.episodes, self.iters, self.episodes_per_update))
-    return run(psis)
+    return policy_optimisation_oracle(learner, psis, eval_stream(eval_key, "policy_oracle"), eval_key, self.episodes,
+                                      self.iters, self.episodes_per_update, desc=desc or self.label)

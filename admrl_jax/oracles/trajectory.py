@@ -19,11 +19,14 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from admrl_jax.evaluation import map_items
 from admrl_jax.oracles.base import Oracle, OracleSettings
 from admrl_jax.rollout import episode_scan, evaluation_starts, model_step_fn
 from admrl_jax.tasks import TaskFamily
 
 ORACLE_LR = 0.05   # Adam step size of the trajectory oracle (and of the model planner)
+TASK_BATCH = 16    # tasks optimised at once by the oracle and the model planner (one compiled shape)
+CURVE_EVERY = 50   # optimisation steps per point of the learning curve (a budget is a multiple of it)
 
 
 def open_loop_return(family: TaskFamily, state0, actions: jax.Array, psi: jax.Array, step=None) -> jax.Array:
@@ -40,7 +43,7 @@ def open_loop_return(family: TaskFamily, state0, actions: jax.Array, psi: jax.Ar
 
 
 def optimise_open_loop(score, starts, psis: jax.Array, horizon: int, action_dim: int, iters: int,
-                       lr: float = ORACLE_LR, curve_every: int = 50):
+                       lr: float = ORACLE_LR, curve_every: int = CURVE_EVERY):
   """Adam on one open-loop sequence a = tanh(z) per (task, start state), maximising
   ``score(start, actions [H, da], psi)``; starts: a pytree with leading axis [S], psis [G, k].
 
@@ -75,17 +78,24 @@ def _scores(score, starts, z: jax.Array, psis: jax.Array) -> jax.Array:
 
 def trajectory_optimisation_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array,
                                    n_episodes: int, iters: int = 1500, lr: float = ORACLE_LR,
-                                   curve_every: int = 50):
+                                   curve_every: int = CURVE_EVERY, task_batch: int | None = None, desc: str | None = None):
   """V*(psi) for psis [G, k] -> (v_star [G], curve [iters // curve_every, G]).
 
-  Start states come from ``evaluation_starts(family.env, key, n_episodes)``.
+  Start states come from ``evaluation_starts(family.env, key, n_episodes)``. Every task is optimised on
+  its own (Adam is elementwise), so ``task_batch`` tasks at a time (``evaluation.map_items``; None: all
+  at once) give the same V*; ``desc`` names the progress bar.
   """
   env = family.env
   starts = evaluation_starts(env, key, n_episodes)
   score = lambda s0, a, psi: open_loop_return(family, s0, a, psi)
-  z, curve = jax.jit(lambda p: optimise_open_loop(score, starts, p, env.horizon, env.action_dim, iters, lr,
-                                                  curve_every))(psis)
-  return jnp.mean(jax.jit(lambda z, p: _scores(score, starts, z, p))(z, psis), axis=1), curve
+
+  @jax.jit
+  def chunk(p):
+    z, curve = optimise_open_loop(score, starts, p, env.horizon, env.action_dim, iters, lr, curve_every)
+    return jnp.mean(_scores(score, starts, z, p), axis=1), curve.T
+
+  v_star, curve = map_items(chunk, task_batch or psis.shape[0], psis, desc=desc)
+  return v_star, curve.T
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,12 +115,13 @@ class TrajectoryOracle(Oracle):
   def budget(self) -> dict:
     return {"kind": "trajectory", "iters": self.iters, "episodes": self.episodes}
 
-  def __call__(self, family, psis, eval_key):
-    return trajectory_optimisation_oracle(family, psis, eval_key, self.episodes, self.iters)
+  def __call__(self, family, psis, eval_key, desc=None):
+    return trajectory_optimisation_oracle(family, psis, eval_key, self.episodes, self.iters,
+                                          task_batch=TASK_BATCH, desc=desc or self.label)
 
 
 def model_planner(family: TaskFamily, model_step, psis: jax.Array, key: jax.Array, n_episodes: int,
-                  iters: int = 1500, lr: float = ORACLE_LR, curve_every: int = 50):
+                  iters: int = 1500, lr: float = ORACLE_LR, curve_every: int = CURVE_EVERY):
   """The deterministic model evaluator: the trajectory oracle's optimiser run through a model, its
   plans executed open-loop on the true system from the same start states (as the oracle's).
 

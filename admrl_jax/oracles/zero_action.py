@@ -39,6 +39,6 @@ class ZeroAction(Oracle):
   def budget(self) -> dict:
     return {"kind": "zero_action", "episodes": self.episodes}
 
-  def __call__(self, family, psis, eval_key):
+  def __call__(self, family, psis, eval_key, desc=None):   # one rollout per start: no progress to show
     v = jax.jit(lambda p, k: zero_action_returns(family, p, k, self.episodes))(psis, eval_key)
     return v, v[None]
