@@ -37,7 +37,7 @@ from admrl_jax.meta_rl import MetaRLLoop, adapted_returns
 from admrl_jax.oracles import OracleSettings, build_oracles, eval_stream
 from admrl_jax.oracles.cache import cached_oracle, oracle_cache_path
 from admrl_jax.oracles.floor import AdaptationFloor
-from admrl_jax.oracles.shipped import ship
+from admrl_jax.oracles.shipped import ship, shipped_file
 from admrl_jax.oracles.trajectory import TASK_BATCH as PLANNER_BATCH, model_planner_fn
 
 # Families whose true dynamics are cheap, deterministic and differentiable (pure JAX): "auto" turns the
@@ -144,8 +144,8 @@ class EvaluationProtocol:
     return tuple(o for o in self.oracles if o.cached) + ((self.floor,) if self.floor is not None else ())
 
   def ship_tables(self, config_path: str, command: str, log=print) -> list[str]:
-    """Compute (or load) every cached reference (``cached_references``) on the in-box and OOD sets and
-    ship each table into the package (``oracles.shipped.ship``), recording how many tasks each V*
+    """Compute (or load) every cached reference (``cached_references``) on the test sets and ship each
+    table the package does not hold yet (``oracles.shipped.ship``), recording how many tasks each V*
     candidate wins in V*'s max (the floor counts as a candidate, as in the evaluation). Returns the paths."""
     shipped = []
     for set_name, psis in self.test_sets.items():
@@ -160,6 +160,9 @@ class EvaluationProtocol:
       for ref in self.cached_references():
         name = ref.name
         path = oracle_cache_path(self.family, psis, self.eval_key, ref.budget, self.cache_dir)
+        if shipped_file(path):   # shipped already (another config with the same protocol): keep its record
+          log(f"{set_name}, {name}: shipped already as {shipped_file(path)}")
+          continue
         v = values[name]
         dest = ship(path, {"family": self.family_name, "set": set_name, "oracle": name, "budget": ref.budget,
                            "tasks": int(psis.shape[0]), "config": config_path, "command": command,

@@ -1,7 +1,10 @@
 """The V* and floor tables shipped with the package (``admrl_jax.oracles.shipped``): every table is found by
 the protocol of the config that made it, holds that protocol's task set, and two of its tasks recompute
-(the floor's with the adaptation keys they have in the whole set)."""
+(the floor's with the adaptation keys they have in the whole set: within 1e-3 relative, as another batch
+size's float rounding, amplified by 80 TRPO updates, moves them; measured 171.66 / 171.64 against the
+table's 171.65 / 171.63)."""
 import importlib.util
+import json
 import os
 
 import jax
@@ -40,7 +43,7 @@ def test_shipped_table_matches_its_protocol_and_recomputes(record, tmp_path):
   oracle = next(o for o in protocol.cached_references() if o.name == record["oracle"])
   psis = protocol.test_sets[record["set"]]
   path = oracle_cache_path(protocol.family, psis, protocol.eval_key, oracle.budget, str(tmp_path))
-  assert os.path.basename(path) == record["file"] and oracle.budget == record["budget"]
+  assert os.path.basename(path) == record["file"] and json.loads(json.dumps(oracle.budget)) == record["budget"]
   v, _, hit = cached_oracle(oracle, protocol.family, psis, protocol.eval_key, str(tmp_path))
   assert hit and v.shape[-1] == record["tasks"] and not os.listdir(tmp_path)   # loaded, nothing computed
   with np.load(os.path.join(SHIPPED_DIR, record["file"])) as data:
