@@ -15,7 +15,7 @@ import os
 from absl import flags
 
 from admrl_jax import plots, tables
-from admrl_jax.evaluation_protocol import EvaluationProtocol
+from admrl_jax.evaluation_protocol import EvaluationProtocol, summary_lines
 from admrl_jax.logger import RunLogger
 from admrl_jax.config import build
 from admrl_jax.run_dir import checkpoint_steps, restore_state
@@ -66,9 +66,7 @@ def main(argv):
                            {f"eval/gap_heatmap_iteration_{step}": os.path.join(step_dir, "gap_heatmap.png")}
                            if os.path.exists(os.path.join(step_dir, "gap_heatmap.png")) else {})
         logger.close()
-      print(f"{label} iteration {step}: worst-case gap {summary['worst_case_gap']:.2f}, "
-            f"mean {summary['mean_gap']:.2f}, CVaR-10% {summary['cvar10_gap']:.2f}, "
-            f"OOD worst {summary['ood_worst_case_gap']:.2f} ({summary['real_env_steps']} real steps)")
+      print(f"{label}, iteration {step}:\n" + "\n".join(summary_lines(summary, step_dir)))
 
   columns = [tables.Column(key, md=tables.floats_at(2)) for key in (
       "run", "method", "seed", "iteration", "real_env_steps", "set", "budget", "worst_case_gap", "mean_gap",

@@ -250,7 +250,7 @@ def paired_differences(a: dict, b: dict) -> dict | None:
 def paired(rows: dict, method: str, base: str, kind: str) -> dict | None:
   """``paired_differences`` of ``method`` minus ``base`` (groups of ``method_rows``) for one evaluator
   (``policy`` or ``planner``), over the seeds both ran it; None with fewer than 2."""
-  per = {name: {r["seed"]: r[kind] for r in rows.get(name, []) if r.get(kind)} for name in (method, base)}
+  per = {name: {r["seed"]: r[kind] for r in rows.get(name, []) if r.get(kind) is not None} for name in (method, base)}
   return paired_differences(per[method], per[base])
 
 
