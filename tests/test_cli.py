@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from admrl_jax.config import ConfigError, validate
+from tests.command_lines import REPO, run_command_lines
 from tests.tiny_config import get_config
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)   # the venv's bin: python and the console scripts
 
 
@@ -40,32 +40,59 @@ def test_empty_or_non_positive_layer_widths_are_refused(field, value):
     validate(config)
 
 
-def test_empty_hidden_layers_exit_2_naming_the_field(tmp_path):
-  p = _python("-m", "experiments.train", "--config=tests/tiny_config.py", "--config.model.hidden=()",
-              f"--run_dir={tmp_path}/x")
+EMPTY_HIDDEN = ("experiments.train", ("--config=tests/tiny_config.py", "--config.model.hidden=()", "--run_dir={tmp}/x"))
+MISSING_CONFIG = [("train", "--run_dir"), ("sweep", "--root"), ("oracle_table", "--out")]
+MULTI_PROCESS = [
+    (("--num_processes=2", "--run_dir={tmp}/x"),
+     "coordinator: a run of 2 processes needs --coordinator=<host:port of process 0>"),
+    (("--num_processes=2", "--coordinator=localhost:1"),
+     "run_dir: a run of 2 processes needs --run_dir, the same for every process"),
+    (("--num_processes=2", "--process_id=2"), "process_id: must be in 0..1 (num_processes=2), got 2"),
+]
+
+
+def _missing_config(command: str, out: str) -> list:
+  """The command lines of ``experiments.<command>`` naming a --config file that does not exist, both ways."""
+  return [(f"experiments.{command}", (*flags, f"{out}={{tmp}}/x"))
+          for flags in (("--config={tmp}/nope.py",), ("--config", "{tmp}/nope.py", "--config.seed=1"))]
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory):
+  """The bad command lines of the tests below, run from the repository by one helper process
+  (tests/command_lines.py, one forked child per line), each with a folder of its own ({tmp}):
+  {(module, argv): (folder, the finished process)}."""
+  cases = [EMPTY_HIDDEN, *[case for command, out in MISSING_CONFIG for case in _missing_config(command, out)],
+           *[("experiments.train", flags) for flags, _ in MULTI_PROCESS]]
+  root = str(tmp_path_factory.mktemp("refused"))
+  folders = [os.path.join(root, str(i)) for i in range(len(cases))]
+  for folder in folders:
+    os.makedirs(folder)
+  results = run_command_lines(root, [(m, [a.format(tmp=f) for a in argv]) for (m, argv), f in zip(cases, folders)],
+                              cwd=REPO)
+  return {case: (folder, subprocess.CompletedProcess(case, r["code"], r["stdout"], r["stderr"]))
+          for case, folder, r in zip(cases, folders, results)}
+
+
+def test_empty_hidden_layers_exit_2_naming_the_field(refused):
+  folder, p = refused[EMPTY_HIDDEN]
   assert _one_error_line(p, 2) == ("error: model.hidden: must be a non-empty tuple of positive integers "
                                    "(layer widths), got ()")
-  assert not (tmp_path / "x").exists()
+  assert not os.path.exists(os.path.join(folder, "x"))
 
 
-@pytest.mark.parametrize("command,out", [("train", "--run_dir"), ("sweep", "--root"), ("oracle_table", "--out")])
-def test_missing_config_file_exits_2_naming_the_field(tmp_path, command, out):
-  missing = str(tmp_path / "nope.py")
-  for flags in ([f"--config={missing}"], ["--config", missing, "--config.seed=1"]):
-    p = _python("-m", f"experiments.{command}", *flags, f"{out}={tmp_path}/x")
+@pytest.mark.parametrize("command,out", MISSING_CONFIG)
+def test_missing_config_file_exits_2_naming_the_field(refused, command, out):
+  for case in _missing_config(command, out):
+    folder, p = refused[case]
+    missing = os.path.join(folder, "nope.py")
     assert _one_error_line(p, 2) == f"error: config: no such file {missing!r}"
-    assert not (tmp_path / "x").exists()
+    assert not os.path.exists(os.path.join(folder, "x"))
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--num_processes=2", "--run_dir={tmp}/x"],
-     "coordinator: a run of 2 processes needs --coordinator=<host:port of process 0>"),
-    (["--num_processes=2", "--coordinator=localhost:1"],
-     "run_dir: a run of 2 processes needs --run_dir, the same for every process"),
-    (["--num_processes=2", "--process_id=2"], "process_id: must be in 0..1 (num_processes=2), got 2"),
-])
-def test_multi_process_flags_are_checked(tmp_path, flags, message):
-  p = _python("-m", "experiments.train", *[f.format(tmp=tmp_path) for f in flags])
+@pytest.mark.parametrize("flags,message", MULTI_PROCESS)
+def test_multi_process_flags_are_checked(refused, flags, message):
+  _, p = refused[("experiments.train", flags)]
   assert _one_error_line(p, 2) == "error: " + message
 
 

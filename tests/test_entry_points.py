@@ -4,26 +4,16 @@ input is refused before any jax work).
 
 The console scripts of setup.cfg (but admrl-results-table, tested with its own module) and every
 ``python -m experiments.<name>`` script get bad command lines. All of them run in one helper process
-(this module run as ``python -m tests.test_entry_points <spec.json>``), which imports the heavy shared
-modules once and then forks one child per command line: the child imports the entry point (absl's flags
-are defined and parsed afresh in every child, so entry points defining the same flags never meet) and
-runs it in an empty working directory inside the test's folder. The whole file takes a few seconds.
+(tests/command_lines.py), which imports the heavy shared modules once and then forks one child per command
+line, run in an empty working directory inside the test's folder. The whole file takes a few seconds.
 """
-import configparser
-import importlib
-import json
 import os
-import runpy
-import signal
 import subprocess
-import sys
-import tempfile
-import time
-import traceback
 
 import pytest
 
-from tests.test_cli import REPO, _fake_finished_run, _one_error_line, _python
+from tests.command_lines import REPO, console_scripts, run_command_lines
+from tests.test_cli import _fake_finished_run, _one_error_line
 
 SKIPPED = {"admrl-results-table", "experiments.results_table"}   # another module's tests
 ALLOWED_FAMILIES = ("['ant_2d', 'ant_3d', 'half_cheetah_2d', 'half_cheetah_linear', 'hopper_2d', 'humanoid_3d', "
@@ -223,14 +213,6 @@ CASES = {
 }
 
 
-def console_scripts() -> dict[str, str]:
-  """setup.cfg's console scripts: name -> ``module:function``."""
-  cfg = configparser.ConfigParser()
-  cfg.read(os.path.join(REPO, "setup.cfg"))
-  lines = cfg["options.entry_points"]["console_scripts"].strip().splitlines()
-  return {name.strip(): target.strip() for name, target in (line.split("=") for line in lines)}
-
-
 def experiment_scripts() -> set[str]:
   return {f"experiments.{name[:-3]}" for name in os.listdir(os.path.join(REPO, "experiments"))
           if name.endswith(".py") and name != "__init__.py"}
@@ -267,13 +249,8 @@ def results(tmp_path_factory):
   root = str(tmp_path_factory.mktemp("entry_points"))
   _fixtures(root)
   cases = [(entry, [a.replace("{tmp}", root) for a in argv]) for entry, lines in CASES.items() for argv, _ in lines]
-  spec = os.path.join(str(tmp_path_factory.mktemp("spec")), "spec.json")
-  with open(spec, "w") as fh:
-    json.dump({"root": root, "cases": cases, "targets": console_scripts()}, fh)
-  p = _python("-m", "tests.test_entry_points", spec, timeout=600)
-  assert p.returncode == 0, p.stderr[-3000:]
   found = {}
-  for (entry, argv), result in zip(cases, json.loads(p.stdout.splitlines()[-1])):
+  for (entry, argv), result in zip(cases, run_command_lines(root, cases)):
     found.setdefault(entry, []).append((argv, result))
   return root, found
 
@@ -294,89 +271,3 @@ def test_bad_input_is_one_error_line_exit_2_nothing_written(results, entry):
     assert result["stdout"] == "", (argv, result["stdout"])
     assert result["changed"] == [], (argv, result["changed"])   # nothing written under the test's folder
     assert not result["jax_backend"], argv                      # refused before any jax work
-
-
-# The helper process: python -m tests.test_entry_points <spec.json> -> one JSON line of results.
-
-_SHARED = ("jax", "matplotlib.pyplot", "ml_collections.config_flags", "admrl_jax.runner", "admrl_jax.sweep",
-           "admrl_jax.evaluation_protocol", "admrl_jax.run_dir", "admrl_jax.cli.common", "admrl_jax.cli.results_table",
-           "admrl_jax.oracles.shipped", "admrl_jax.hyperparams", "admrl_jax.task_gradient", "tqdm")
-
-
-def _snapshot(root: str) -> dict:
-  found = {}
-  for folder, dirs, files in os.walk(root):
-    for name in dirs + files:
-      path = os.path.join(folder, name)
-      st = os.lstat(path)
-      found[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns)
-  return found
-
-
-def _child(target: str, argv: list[str], cwd: str, out: str) -> None:
-  """Run one entry point as its command would (never returns): ``module:function`` (a console script) or
-  a module run as ``__main__``; writes out.json (exit code, whether a jax backend started)."""
-  for fd, name in ((1, "stdout"), (2, "stderr")):
-    os.dup2(os.open(f"{out}.{name}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
-  code = 0
-  try:
-    os.chdir(cwd)
-    sys.argv = [target.split(":")[0], *argv]
-    if ":" in target:
-      module, function = target.split(":")
-      getattr(importlib.import_module(module), function)()
-    else:
-      runpy.run_module(target, run_name="__main__", alter_sys=True)
-  except SystemExit as err:
-    code = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
-  except BaseException:
-    traceback.print_exc()
-    code = 1
-  finally:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    bridge = sys.modules.get("jax._src.xla_bridge")
-    with open(f"{out}.json", "w") as fh:
-      json.dump({"code": code, "jax_backend": bool(bridge and bridge._backends)}, fh)
-    os._exit(0)
-
-
-def _drive(spec_path: str) -> None:
-  with open(spec_path) as fh:
-    spec = json.load(fh)
-  root, targets = spec["root"], spec["targets"]
-  sys.path.insert(0, REPO)
-  os.environ["MPLBACKEND"] = "Agg"
-  for module in _SHARED:
-    importlib.import_module(module)
-  scratch = tempfile.mkdtemp()
-  results = []
-  for i, (entry, argv) in enumerate(spec["cases"]):
-    before, out = _snapshot(root), os.path.join(scratch, str(i))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-      _child(targets.get(entry, entry), argv, os.path.join(root, "cwd"), out)
-    deadline = time.time() + 120
-    while os.waitpid(pid, os.WNOHANG) == (0, 0):
-      if time.time() > deadline:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        break
-      time.sleep(0.01)
-    result = {"code": "timeout", "jax_backend": None}
-    if os.path.exists(f"{out}.json"):
-      with open(f"{out}.json") as fh:
-        result = json.load(fh)
-    for name in ("stdout", "stderr"):
-      with open(f"{out}.{name}") as fh:
-        result[name] = fh.read()
-    after = _snapshot(root)
-    result["changed"] = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-    results.append(result)
-  print(json.dumps(results))
-
-
-if __name__ == "__main__":
-  _drive(sys.argv[1])

@@ -180,7 +180,7 @@ class _ToyOracle(Oracle):
   def budget(self):
     return {"kind": "toy", "episodes": self.episodes}
 
-  def __call__(self, family, psis, eval_key):
+  def __call__(self, family, psis, eval_key, desc=None):
     v = 1000.0 + psis[:, 0]
     return v, v[None]
 

@@ -13,6 +13,8 @@ import pytest
 
 from admrl_jax.checkpoint import Checkpointer
 from admrl_jax.runner import TIMING_FIELDS, train
+from tests.command_lines import run_command_lines
+from tests.conftest import AS_MAKE_RUN
 from tests.interrupted_run import resume_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -89,7 +91,8 @@ def test_evaluate_cli_from_checkpoints(runs, tmp_path):
 _TRAIN = ["-m", "experiments.train", "--config=tests/tiny_config.py", "--run_dir={workdir}/x"]
 
 
-@pytest.mark.parametrize("args,message", [
+# (command line, the one stderr line); {workdir}: a folder of the case's own, never created
+BAD_INPUT = [
     (_TRAIN + ["--config.family=cheetah"], "family: unknown value 'cheetah'; allowed: ['ant_2d', 'ant_3d', 'half_cheetah_2d', 'half_cheetah_linear', 'hopper_2d', 'humanoid_3d', 'point_mass', 'point_mass_corner', 'walker_2d']"),
     (_TRAIN + ["--config.method=reptile"], "method: unknown value 'reptile'; allowed: ['admrl', 'gap_search', 'gauss', 'maml', 'multitask', 'pearl', 'random_walk', 'unif']"),
     (_TRAIN + ["--config.task.lo=(1.0, 1.0)", "--config.task.hi=(0.0, 2.0)"],
@@ -107,31 +110,47 @@ _TRAIN = ["-m", "experiments.train", "--config=tests/tiny_config.py", "--run_dir
      "run_dir: '{workdir}/missing' holds no config.json; is it a run directory?"),
     (["-m", "experiments.sweep", "--config=tests/tiny_config.py", "--methods=admrl,reptile", "--root={workdir}"],
      "methods: unknown value(s) ['reptile']; allowed: ['admrl', 'gap_search', 'gauss', 'maml', 'multitask', 'pearl', 'random_walk', 'unif']"),
-])
-def test_cli_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, message):
-  workdir = tmp_path / "runs"
-  p = _python(*[a.format(workdir=workdir) for a in args])
-  assert p.returncode == 2, p.stderr[-2000:]
-  assert p.stderr.strip().splitlines() == ["error: " + message.format(workdir=workdir)]
-  assert not workdir.exists()
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input(tmp_path_factory):
+  """Every command line of BAD_INPUT run from the repository by one helper process (tests/command_lines.py,
+  one forked child per line): {args: (workdir, result)}."""
+  root = str(tmp_path_factory.mktemp("bad_input"))
+  workdirs = [os.path.join(root, str(i), "runs") for i in range(len(BAD_INPUT))]
+  for workdir in workdirs:
+    os.makedirs(os.path.dirname(workdir))
+  cases = [(args[1], [a.format(workdir=workdir) for a in args[2:]]) for (args, _), workdir in zip(BAD_INPUT, workdirs)]
+  assert all(args[0] == "-m" for args, _ in BAD_INPUT)
+  return {tuple(args): (workdir, result)
+          for (args, _), workdir, result in zip(BAD_INPUT, workdirs, run_command_lines(root, cases, cwd=REPO))}
+
+
+@pytest.mark.parametrize("args,message", BAD_INPUT)
+def test_cli_bad_input_is_one_line_exit_2_nothing_written(bad_input, args, message):
+  workdir, result = bad_input[tuple(args)]
+  assert result["code"] == 2, result["stderr"][-2000:]
+  assert result["stderr"].strip().splitlines() == ["error: " + message.format(workdir=workdir)]
+  assert not os.path.exists(workdir) and result["changed"] == []
 
 
 @pytest.mark.slow
 def test_sweep_runs_then_skips_finished_runs(tmp_path):
   cmd = ["-m", "experiments.sweep", "--config=tests/tiny_config.py", "--methods=unif", "--seeds=0",
          f"--root={tmp_path}", "--config.loop.iterations=1"]
-  first = _python(*cmd)
+  first = _python(*cmd, env=AS_MAKE_RUN)   # the slow tests' runs compile as `make run` (tests/conftest.py)
   assert first.returncode == 0, first.stderr[-3000:]
   summary = json.load(open(tmp_path / "unif-s0" / "summary.json"))
   assert summary["method"] == "unif" and summary["iterations"] == 1
   assert "| MB-Unif | 1 |" in (tmp_path / "results.md").read_text()
-  again = _python(*cmd)
+  again = _python(*cmd, env=AS_MAKE_RUN)
   assert again.returncode == 0 and "unif-s0: finished already, skipped" in again.stdout
 
 
 @pytest.mark.slow
 def test_sharded_run_equals_single_device_run():
-  p = _python("-m", "tests.sharded_run", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+  p = _python("-m", "tests.sharded_run", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4", **AS_MAKE_RUN})
   assert p.returncode == 0, p.stderr[-3000:]
   report = json.loads(p.stdout.strip().splitlines()[-1])
   assert report["device_count"] == 4
@@ -157,7 +176,7 @@ def test_two_process_run_equals_one_process_run():
   """Two processes joined by jax.distributed on this machine (2 forced host devices each, the task axis
   over all 4) train the tiny config as one process with 4 devices does; process 0 alone writes the
   run directory, and its checkpoint restores in one process."""
-  p = _python("-m", "tests.two_process_run", timeout=1800)
+  p = _python("-m", "tests.two_process_run", env=AS_MAKE_RUN, timeout=1800)
   assert p.returncode == 0, p.stderr[-3000:]
   report = json.loads(p.stdout.strip().splitlines()[-1])
   assert report["returncodes"] == [0, 0], report
