@@ -1,4 +1,5 @@
-"""PointMass2D at CPU scale: the default config (about 3 minutes on 2 CPU cores)."""
+"""PointMass2D at CPU scale: the default config (``make run``: 2 min 14 s on 2 idle CPU cores at 133dbde,
+evaluation included; docs/results.md, "The default job's budget")."""
 from admrl_jax.configs.default import get_config as default_config
 
 
