@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from admrl_jax.cli import results_table as rt
+from admrl_jax.cli import results_readme as glance, results_table as rt
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -18,18 +18,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_readme_holds_exactly_the_section_generated_from_docs_runs():
   with open(os.path.join(REPO, "README.md")) as fh:
     text = fh.read()
-  part = rt.readme_part(text)
+  part = glance.readme_part(text)
   assert part is not None, "README.md lacks the results-at-a-glance markers"
   lines = text.splitlines(keepends=True)
-  section = rt.readme_section(os.path.join(REPO, "docs", "runs"), REPO)
+  section = glance.readme_section(os.path.join(REPO, "docs", "runs"), REPO)
   assert "".join(lines[part[0]: part[1] + 1]) == section, (
       "README.md's 'Results at a glance' is stale: run "
       "`.venv/bin/python -m experiments.results_table --write_readme=README.md docs/runs`")
-  assert text.index("## Quick start") < text.index(rt.README_START)
-  for study in rt.studies(os.path.join(REPO, "docs", "runs")):   # every published study is in it, with a figure
+  assert text.index("## Quick start") < text.index(glance.README_START)
+  for study in glance.studies(os.path.join(REPO, "docs", "runs")):   # every published study is in it, with a figure
     assert f"({os.path.relpath(study, REPO)})" in section
   images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", section)
-  assert len(images) == len(rt.studies(os.path.join(REPO, "docs", "runs")))
+  assert len(images) == len(glance.studies(os.path.join(REPO, "docs", "runs")))
   for target in re.findall(r"\]\(([^)]+)\)", section):     # links and images: files in the repository
     assert os.path.exists(os.path.join(REPO, target)), target
 
@@ -60,8 +60,8 @@ def test_sentences_follow_the_paired_tests(tmp_path):
     _study_run(study, "admrl", seed, u - 10.0 + 0.5 * (seed - 1), [9.0, 3.0, 7.0][seed])
     _study_run(study, "gauss", seed, u + [3.0, -3.0, 1.0][seed], 6.0)
     _study_run(study, "gap_search", seed, u + 20.0 + 0.3 * seed, None)
-  section = rt.readme_section(str(tmp_path / "docs" / "runs"), str(tmp_path))
-  assert section.startswith(rt.README_START + "\n") and section.endswith(rt.README_END + "\n")
+  section = glance.readme_section(str(tmp_path / "docs" / "runs"), str(tmp_path))
+  assert section.startswith(glance.README_START + "\n") and section.endswith(glance.README_END + "\n")
   policy, planner = [line for line in section.splitlines() if line.startswith("With the")][0].split(" With the ")
   assert "AdMRL (-10.0 ± 1.2, p 0.00) is below" in policy, policy
   assert "MB-Gauss (+0.3 ± 7.6, p 0.87) is tied" in policy, policy
@@ -77,7 +77,7 @@ def test_sentences_follow_the_paired_tests(tmp_path):
   assert "![" not in section and "[docs/results.md]" not in section   # no figure, no results.md here
   (study / "planner_gap_maps.png").write_bytes(b"")
   (tmp_path / "docs" / "results.md").write_text("")
-  section = rt.readme_section(str(tmp_path / "docs" / "runs"), str(tmp_path))
+  section = glance.readme_section(str(tmp_path / "docs" / "runs"), str(tmp_path))
   assert "(docs/runs/fam/planner_gap_maps.png)" in section and section.count("![") == 1
   assert section.rstrip("\n").splitlines()[-2].endswith("[docs/results.md](docs/results.md).")
   assert [rt.verdict(m, h) for m, h in [(-1.0, 0.5), (0.4, 0.5), (-0.5, 0.5), (1.0, 0.5)]] == [
@@ -91,8 +91,8 @@ def test_write_readme_replaces_only_the_section(tmp_path, capsys, monkeypatch):
   for seed in range(2):
     _study_run(tmp_path / "runs" / "fam", "unif", seed, 30.0 + seed, None)
   readme = tmp_path / "README.md"
-  readme.write_text(f"# x\n\nbefore\n\n{rt.README_START}\nold\n{rt.README_END}\n\nafter\n")
-  section = rt.readme_section(str(tmp_path / "runs"), str(tmp_path))
+  readme.write_text(f"# x\n\nbefore\n\n{glance.README_START}\nold\n{glance.README_END}\n\nafter\n")
+  section = glance.readme_section(str(tmp_path / "runs"), str(tmp_path))
   assert "[`runs/fam`](runs/fam)" in section
   for _ in range(2):
     rt.main(["--write_readme=README.md", "runs"])
@@ -132,11 +132,11 @@ def test_every_bad_input_exits_2_with_one_error_line(tmp_path, capsys):
   readme = tmp_path / "README.md"
   assert _error(capsys, [f"--write_readme={readme}", str(tmp_path / "runs")]) == (
       f"error: write_readme: no such file {str(readme)!r}")
-  for text in ("# no markers\n", f"{rt.README_END}\n{rt.README_START}\n",
-               f"{rt.README_START}\n{rt.README_END}\n{rt.README_START}\n"):
+  for text in ("# no markers\n", f"{glance.README_END}\n{glance.README_START}\n",
+               f"{glance.README_START}\n{glance.README_END}\n{glance.README_START}\n"):
     readme.write_text(text)
     assert _error(capsys, [f"--write_readme={readme}", str(tmp_path / "runs")]).startswith(
-        f"error: write_readme: {str(readme)!r} needs the lines {rt.README_START} and {rt.README_END}")
+        f"error: write_readme: {str(readme)!r} needs the lines {glance.README_START} and {glance.README_END}")
     assert readme.read_text() == text                               # left as it was
   run_dir = tmp_path / "runs" / "fam" / "unif-s0"
   (run_dir / "eval.csv").write_text("set,budget,psi,v_star,return\nin_box,zero_shot,0 0,1.0,abc\n")

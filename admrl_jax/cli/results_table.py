@@ -19,7 +19,7 @@ the proposed tasks from the same files.
   python -m experiments.results_table --readme docs/runs                      # print the README section
   python -m experiments.results_table --write_readme=README.md docs/runs      # replace it in README.md
 
-The README's "Results at a glance" (``readme_section``): per study under the folder (docs/runs/<study>/
+The README's "Results at a glance" (``results_readme.readme_section``): per study under the folder (docs/runs/<study>/
 with run directories) the worst-case gap per method, policy evaluator and model planner, with the
 seed-paired test against MB-Unif and the adaptation floor, sentences generated from those tests (below,
 tied: the paired interval contains 0, above), and the study's seed-mean gap maps; --write_readme
@@ -422,125 +422,6 @@ def _proposed_tasks(metrics_csv: str) -> np.ndarray:
   return np.asarray([[float(r[f"psi/{t}/0"]), float(r[f"psi/{t}/1"])] for r in rows for t in tasks]).reshape(-1, 2)
 
 
-README_START, README_END = "<!-- results-at-a-glance:start -->", "<!-- results-at-a-glance:end -->"
-FAMILY_NAMES = {"point_mass": "PointMass2D", "point_mass_corner": "PointMass2D-Corner"}
-EVALUATORS = (("policy", "policy evaluator"), ("planner", "model planner"))
-REFERENCE = "unif"   # the README's paired tests: every method against MB-Unif
-
-
-def studies(root: str) -> list[str]:
-  """The study folders under root: its subfolders that hold run directories (<run>/summary.json)."""
-  return [d for d in sorted(glob.glob(os.path.join(root, "*", ""))) if glob.glob(os.path.join(d, "*", "summary.json"))]
-
-
-def _joined(items: list[str]) -> str:
-  return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def verdict_sentence(rows: dict, kind: str, label: str) -> str:
-  """One sentence from the seed-paired tests of every method against MB-Unif's worst-case gap with one
-  evaluator: which are below, tied (the 95 % interval of the difference contains 0) and above, with
-  the numbers; "" where no method pairs with MB-Unif."""
-  found = {"below": [], "tied": [], "above": []}
-  for method in ordered(rows):
-    diff = paired(rows, method, REFERENCE, kind) if method != REFERENCE else None
-    if diff:
-      mean, half, p, _ = diff[FIELDS[0]]
-      found[verdict(mean, half)].append(f"{NAMES.get(method, method)} ({mean:+.1f} ± {half:.1f}, p {p:.2f})")
-  parts = [f"{_joined(names)} {'is' if len(names) == 1 else 'are'} {word}" for word, names in found.items() if names]
-  if not parts:
-    return ""
-  return (f"With the {label}, against {NAMES[REFERENCE]}'s worst-case gap (paired by seed, method minus "
-          f"{NAMES[REFERENCE]}): " + "; ".join(parts) + ".")
-
-
-def study_glance(study: str, relative_to: str = ".") -> str:
-  """A study's part of the README section: the worst-case gap per method and evaluator (mean ± 95 % t
-  over seeds) with its seed-paired difference to MB-Unif, the adaptation floor, one sentence per
-  evaluator from the paired tests, and the seed-mean gap maps (the model planner's where it ran)."""
-  runs = load_runs(study)
-  v_star = shared_v_star(runs)
-  rows = method_rows(runs, v_star)
-  families = sorted({r["summary"].get("family") for r in runs} - {None})
-  name = os.path.basename(os.path.normpath(study))
-  rel = lambda path: os.path.relpath(path, relative_to).replace(os.sep, "/")
-  cells = []
-  for method in ordered(rows):
-    row = [NAMES.get(method, method), len(rows[method])]
-    for kind, _ in EVALUATORS:
-      runs_m = [r for r in rows[method] if r.get(kind)]
-      diff = paired(rows, method, REFERENCE, kind) if method != REFERENCE else None
-      row += [_interval([r[kind][FIELDS[0]] for r in runs_m]) if runs_m else "-",
-              difference(*diff[FIELDS[0]][:3]) if diff else "-"]
-    cells.append(row)
-  lines = [f"### {', '.join(FAMILY_NAMES.get(f, f) for f in families) or name}: [`{rel(study)}`]({rel(study)})", ""]
-  floor = _floor(runs, v_star)[FIELDS[0]] if any(r.get("floor") for g in rows.values() for r in g) else None
-  if floor is not None:
-    cells.append(["adaptation floor", "-", f"{floor:.1f}", "-", "-", "-"])
-  base = NAMES[REFERENCE]
-  lines += [tables.markdown(("method", "seeds", "worst-case gap, policy evaluator", f"minus {base}",
-                             "worst-case gap, model planner", f"minus {base}"), cells).rstrip("\n"), ""]
-  sentences = [verdict_sentence(rows, kind, label) for kind, label in EVALUATORS]
-  model_based = [m for m in ordered(rows) if any(r.get("planner") for r in rows[m])]
-  if floor is not None and model_based:
-    worst = {m: [r["policy"][FIELDS[0]] for r in rows[m] if r.get("policy")] for m in model_based}
-    reach = [NAMES.get(m, m) for m, v in worst.items() if v and np.mean(v) - t_half(v) <= floor]
-    sentences.append(f"The adaptation floor (the policy evaluator's adaptation run on the true dynamics) has a "
-                     f"worst-case gap of {floor:.1f}; the policy evaluator's interval reaches it for {len(reach)} of "
-                     f"{len(model_based)} model-based methods" + (f" ({_joined(reach)}), where it measures the "
-                                                                  "adaptation budget rather than the model" if reach
-                                                                  else "") + ".")
-  lines += [" ".join(x for x in sentences if x)]
-  figures = [f for f, kind in (("planner_gap_maps.png", "model planner"), ("gap_maps.png", "policy evaluator"))
-             if os.path.exists(os.path.join(study, f)) and (kind != "model planner" or model_based)]
-  if figures:
-    what = "model-planner" if figures[0].startswith("planner") else "policy-evaluator"
-    lines += ["", f"![{name}: the {what} gap per task, mean over seeds, with every seed's proposed tasks]"
-                  f"({rel(os.path.join(study, figures[0]))})"]
-    if len(figures) > 1:
-      lines[-1] += f" (the policy evaluator's, with the floor: [`gap_maps.png`]({rel(os.path.join(study, figures[1]))}))"
-  return "\n".join(lines) + "\n"
-
-
-def readme_section(root: str, relative_to: str = ".") -> str:
-  """The README's "Results at a glance", between its two marker comments: every study under root
-  (``study_glance``), paths relative to ``relative_to`` (the README's folder)."""
-  results = os.path.join(os.path.dirname(os.path.normpath(root)), "results.md")
-  rel = os.path.relpath(results, relative_to).replace(os.sep, "/")
-  head = [README_START, "## Results at a glance", "",
-          "Written by `python -m experiments.results_table --write_readme=README.md docs/runs` from the published "
-          "studies (a test checks that it is current). Worst-case gap over the in-box task grid against the best "
-          "known return of each task over a study's runs: mean ± half-width of the 95 % t-interval over seeds. "
-          f"\"minus {NAMES[REFERENCE]}\": the method's worst-case gap minus {NAMES[REFERENCE]}'s, paired by seed, "
-          "± its 95 % t half-width, and the paired t-test's p; an interval that contains 0 is a tie. The policy "
-          "evaluator adapts a policy on the learned model (model-free methods: their own zero-shot policy); the "
-          "model planner optimises a trajectory through the learned model and runs it on the true system.", ""]
-  tail = [f"Everything else (per-seed numbers, mean, CVaR-10 % and OOD gaps, MB-Gauss as the baseline, few-shot "
-          f"budgets, sample efficiency, the analysis): [{rel}]({rel})." if os.path.exists(results) else "", README_END]
-  return "\n".join(head + [study_glance(s, relative_to) for s in studies(root)] + [t for t in tail if t]) + "\n"
-
-
-def readme_part(text: str) -> tuple[int, int] | None:
-  """(first, last line index) of the section in ``text``: the lines that are exactly README_START and
-  README_END, once each, in that order; None otherwise."""
-  lines = [line.strip() for line in text.splitlines()]
-  starts = [i for i, line in enumerate(lines) if line == README_START]
-  ends = [i for i, line in enumerate(lines) if line == README_END]
-  if len(starts) != 1 or len(ends) != 1 or starts[0] > ends[0]:
-    return None
-  return starts[0], ends[0]
-
-
-def replace_readme_section(text: str, section: str) -> str | None:
-  """``text`` with its section (``readme_part``, markers included) replaced by ``section``; None
-  without one."""
-  part = readme_part(text)
-  if part is None:
-    return None
-  lines = text.splitlines(keepends=True)
-  return "".join(lines[: part[0]]) + section + "".join(lines[part[1] + 1:])
-
-
 class _Parser(argparse.ArgumentParser):
   def error(self, message):   # one line, exit 2
     fail(message)
@@ -565,6 +446,8 @@ def _checked_runs(folder: str) -> None:
 def main(argv: list[str]) -> None:
   """The results table of a folder of runs; with --readme / --write_readme the README section of a
   folder of studies instead. Every bad input exits 2 with one ``error:`` line."""
+  from admrl_jax.cli.results_readme import (README_END, README_START, readme_section,  # it imports this module
+                                            replace_readme_section, studies)
   parser = _Parser(prog="admrl-results-table", allow_abbrev=False, description=main.__doc__)
   parser.add_argument("folder", nargs="?", help="a folder of run directories (with --readme: of studies; "
                                                 "default docs/runs)")

@@ -32,7 +32,8 @@ from absl import flags
 from admrl_jax import progress, runner
 from admrl_jax.cli.common import (checked_configs, checked_folder, checked_methods_and_seeds, commit, define_config,
                                   fail, run as run_main, start)
-from admrl_jax.cli.results_table import readme_section, replace_readme_section, study_figure, table
+from admrl_jax.cli.results_readme import readme_section, replace_readme_section
+from admrl_jax.cli.results_table import study_figure, table
 from admrl_jax.methods import names as method_names
 from admrl_jax.run_dir import checkpoint_steps
 
