@@ -138,6 +138,13 @@ class EvaluationProtocol:
       runs[oracle.name] = OracleRun(v, curve, hit, time.perf_counter() - t0)
     return runs
 
+  def floor_returns(self, psis: jax.Array, set_name: str) -> OracleRun:
+    """The adaptation floor on psis [G, k] (through the shipped tables and the cache): returns [S, G]."""
+    t0 = time.perf_counter()
+    v, curve, hit = cached_oracle(self.floor, self.family, psis, self.eval_key, self.cache_dir,
+                                  desc=f"adaptation floor ({set_name})")
+    return OracleRun(v, curve, hit, time.perf_counter() - t0)
+
   def cached_references(self) -> tuple:
     """The run-independent computations cached (and shippable) per test set: the cached oracles, and
     the adaptation floor where it runs."""
@@ -151,10 +158,7 @@ class EvaluationProtocol:
     for set_name, psis in self.test_sets.items():
       found = self.oracle_returns(psis, set_name)
       if self.floor is not None:
-        t0 = time.perf_counter()
-        v, curve, hit = cached_oracle(self.floor, self.family, psis, self.eval_key, self.cache_dir,
-                                      desc=f"adaptation floor ({set_name})")
-        found[self.floor.name] = OracleRun(v, curve, hit, time.perf_counter() - t0)
+        found[self.floor.name] = self.floor_returns(psis, set_name)
       values = {name: np.asarray(run.v).reshape(-1, psis.shape[0]).mean(axis=0) for name, run in found.items()}
       best = np.max(np.stack(list(values.values())), axis=0)
       for ref in self.cached_references():
@@ -176,8 +180,9 @@ class EvaluationProtocol:
     """One test set: V* (and its candidates), the policy evaluator's returns (zero-shot and few-shot;
     mean and std over adaptation seeds) and curve, and where switched on the floor and the planner."""
     n, family, ev = psis.shape[0], self.family, self.evaluator
+    seeds = f"{self.adapt_seeds} seed{'s' if self.adapt_seeds > 1 else ''}"
     log(f"evaluating {n} {name} tasks: V* oracles ({', '.join(o.name for o in self.oracles)}; loaded if "
-        f"cached), then adaptation on the model ({self.adapt_seeds} seed{'s' if self.adapt_seeds > 1 else ''})")
+        f"cached), then adaptation on the model ({seeds})")
     timed = lambda what, seconds, hit: log(f"{what} on {n} {name} tasks: {'cached' if hit else 'computed'} "
                                            f"in {seconds:.1f} s")
     found = self.oracle_returns(psis, name)
@@ -187,13 +192,11 @@ class EvaluationProtocol:
     candidates = {oracle.label: found[oracle.name].v for oracle in self.oracles}
     res = {"psi": np.asarray(psis), "oracle_curve": np.asarray(found[self.oracles[0].name].curve).mean(axis=1)}
     if self.floor is not None:
-      t0 = time.perf_counter()
-      returns, floor_curve, hit = cached_oracle(self.floor, family, psis, self.eval_key, self.cache_dir,
-                                                desc=f"adaptation floor ({name})")
-      timed(f"adaptation floor ({ev.adapt_updates} updates on the true dynamics)", time.perf_counter() - t0, hit)
-      returns = np.asarray(returns)
+      floor = self.floor_returns(psis, name)
+      timed(f"adaptation floor ({ev.adapt_updates} updates on the true dynamics)", floor.seconds, floor.hit)
+      returns = np.asarray(floor.v)
       res["floor"] = {"return": returns.mean(axis=0), "std": _seed_std(returns),
-                      "curve": np.asarray(floor_curve).mean(axis=1)}
+                      "curve": np.asarray(floor.curve).mean(axis=1)}
       candidates[self.floor.label] = res["floor"]["return"]
     if self.meta_learner is not None:
       return self._evaluate_model_free(res, psis, state, candidates, name, log)
@@ -207,7 +210,6 @@ class EvaluationProtocol:
       timed("model planner", time.perf_counter() - t0, False)
       candidates["the model planner"] = res["planner"]["return"]
     t0 = time.perf_counter()
-    seeds = f"{self.adapt_seeds} seed{'s' if self.adapt_seeds > 1 else ''}"
     returns, batch, real = zero_shot(ev, state.model, psis, self.adapt_key, self.eval_key, self.adapt_seeds,
                                      desc=f"policy evaluator: {ev.adapt_updates} TRPO updates on the model ({name}, "
                                           f"{seeds})")
