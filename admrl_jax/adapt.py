@@ -72,18 +72,41 @@ class Learner:
     agent_state, _ = self.adapt_on_model(model_state, self.agent.init(k_init), psi, k_adapt, n_updates)
     return agent_state
 
-  def few_shot(self, model_state: ModelState, buffer: replay.TrajectoryBuffer, psi: jax.Array,
-               key: jax.Array, n_updates: int, real_episodes: int, n_rounds: int) -> AgentState:
-    """Zero-shot, then ``real_episodes`` real episodes of task psi, a refit of a task-local copy of
-    the model on all data, and ``n_rounds`` SLBO rounds continuing from the zero-shot policy."""
-    k_zero, k_real, k_rounds = jax.random.split(key, 3)
-    agent_state = self.zero_shot(model_state, psi, k_zero, n_updates)
-    traj = self.real_batch(agent_state, k_real, real_episodes)
-    model_state = self.model.update_normalisers(model_state, traj)
-    buffer = replay.add(buffer, traj)
-    agents = jax.tree.map(lambda x: x[None], agent_state)
-    _, agents, _ = self.slbo_rounds(model_state, agents, psi[None], buffer, k_rounds, n_rounds)
-    return jax.tree.map(lambda x: x[0], agents)
+  def few_shot(self, model_state: ModelState, buffer: replay.TrajectoryBuffer, psi: jax.Array, key: jax.Array,
+               n_updates: int, budgets: tuple[int, ...], rounds: int, share: float):
+    """Nested few-shot adaptation to task psi [k]: zero-shot, then for each budget (real episodes of
+    the task, increasing) its new episodes in ``rounds`` equal rounds of [collect them with the current
+    policy; one SLBO round (``slbo_rounds``: refit the model, ``trpo_updates`` TRPO updates on it)],
+    the model a task-local copy refit on windows ``share`` from the task's episodes so far and the rest
+    from the training buffer (``replay.FocusedBuffer``). Budget b continues from budget b - 1, so the
+    three budgets cost one pass, and budget i's result does not depend on the budgets after it.
+
+    Returns (agent states, model states), leaves [len(budgets), ...]: the state after each budget.
+    """
+    increments = [b - a for a, b in zip((0,) + tuple(budgets), budgets)]
+    if min(increments) <= 0 or any(n % rounds for n in increments):
+      raise ValueError(f"few-shot budgets {budgets}: must increase, each step a multiple of {rounds} rounds")
+    k_zero, k_budgets = jax.random.split(key)
+    agent = self.zero_shot(model_state, psi, k_zero, n_updates)
+    env = self.family.env
+    focus = replay.init_buffer(budgets[-1], env.horizon, env.obs_dim, env.action_dim, env.feature_dim)
+    after = []
+    for i, n_new in enumerate(increments):
+
+      def one_round(carry, k, n=n_new // rounds):
+        model_state, agent, focus = carry
+        k_real, k_slbo = jax.random.split(k)
+        traj = self.real_batch(agent, k_real, n)
+        model_state = self.model.update_normalisers(model_state, traj)
+        focus = replay.add(focus, traj)
+        model_state, agents, _ = self.slbo_rounds(model_state, jax.tree.map(lambda x: x[None], agent), psi[None],
+                                                  replay.FocusedBuffer(buffer, focus, share), k_slbo, 1)
+        return (model_state, jax.tree.map(lambda x: x[0], agents), focus), None
+
+      keys = jax.random.split(jax.random.fold_in(k_budgets, i), rounds)
+      (model_state, agent, focus), _ = jax.lax.scan(one_round, (model_state, agent, focus), keys)
+      after.append((agent, model_state))
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *after)
 
 
 def episode_returns(family: TaskFamily, traj: Transition, psi: jax.Array) -> jax.Array:

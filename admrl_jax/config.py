@@ -53,6 +53,16 @@ def validate(config) -> None:
       METHODS[config.method].make_learner(family, **dict(config[config.method]))
     except ValueError as err:
       raise ConfigError(str(err)) from None
+  budgets = tuple(config.eval.few_shot_episodes)
+  if any(b <= a for a, b in zip(budgets, budgets[1:])):
+    raise ConfigError(f"eval.few_shot_episodes: budgets must increase (each continues from the one before), "
+                      f"got {budgets}")
+  new = [b - a for a, b in zip((0,) + budgets, budgets)]
+  rounds = config.eval.few_shot_rounds
+  if not is_model_free(config.method) and any(n % rounds for n in new):
+    allowed = [r for r in range(1, min(new) + 1) if all(n % r == 0 for n in new)]
+    raise ConfigError(f"eval.few_shot_rounds: must divide every few-shot budget's new real episodes {new} "
+                      f"(eval.few_shot_episodes {budgets}); allowed: {allowed}, got {rounds}")
   if config.eval.oracle == "mpc" and not config.eval.mpc_samples:
     raise ConfigError("eval.oracle: 'mpc' needs candidate plans, eval.mpc_samples > 0")
   steps = {"trajectory": trajectory.CURVE_EVERY, "policy": policy.CURVE_EVERY}
@@ -92,7 +102,7 @@ def build(config, mesh=None) -> tuple[OuterLoop | MetaRLLoop, Evaluator]:
   estimator = TaskGradientEstimator(agent=agent, family=family, model=model, rollouts=lp.gradient_rollouts,
                                     solver=solver, hessian=g.hessian, advantage=g.advantage)
   evaluator = Evaluator(learner=learner, adapt_updates=e.adapt_updates, n_episodes=e.episodes,
-                        few_shot_rounds=e.few_shot_rounds)
+                        few_shot_rounds=e.few_shot_rounds, few_shot_share=e.few_shot_share)
   if is_model_free(c.method):
     meta_learner = METHODS[c.method].make_learner(family, **dataclasses.asdict(getattr(c, c.method)))
     method = make_method(c.method, family.box, meta_learner.tasks_per_iteration)

@@ -46,7 +46,8 @@ class Evaluator:
   learner: Learner
   adapt_updates: int = 100          # zero-shot TRPO updates on the model
   n_episodes: int = 8               # evaluation episodes per task (the oracle's start states)
-  few_shot_rounds: int = 5          # SLBO rounds after the few-shot real batch
+  few_shot_rounds: int = 4          # SLBO rounds per few-shot budget (each collects its share of the episodes)
+  few_shot_share: float = 0.5       # share of the few-shot refit's windows from the test task's own episodes
   task_batch: int = 16              # tasks adapted at once (bounds memory)
 
   def on_true_dynamics(self) -> "Evaluator":
@@ -103,13 +104,17 @@ class Evaluator:
     return jax.vmap(lambda p, k: self.zero_shot_curve(model_state, p, k, eval_key))(psis, keys)
 
   def few_shot_items(self, model_state: ModelState, buffer: replay.TrajectoryBuffer, psis: jax.Array,
-                     keys: jax.Array, eval_key: jax.Array, real_episodes: int) -> jax.Array:
-    """Items psis [B, k], keys [B] -> real returns [B] after ``real_episodes`` real episodes of each task."""
+                     keys: jax.Array, eval_key: jax.Array, budgets: tuple[int, ...], planner=None):
+    """Items psis [B, k], keys [B] -> real returns [B, P] after each of the P nested budgets (real
+    episodes of the task; ``Learner.few_shot``), and given ``planner`` ((model state, psi, eval key) ->
+    real return []) the planner's return through each budget's refit model [B, P] (else None)."""
 
     def one(psi, k):
-      agent_state = self.learner.few_shot(model_state, buffer, psi, k, self.adapt_updates,
-                                          real_episodes, self.few_shot_rounds)
-      return self.policy_return(agent_state, psi, eval_key)
+      agents, models = self.learner.few_shot(model_state, buffer, psi, k, self.adapt_updates, budgets,
+                                              self.few_shot_rounds, self.few_shot_share)
+      returns = jax.vmap(lambda a: self.policy_return(a, psi, eval_key))(agents)
+      planned = None if planner is None else jax.lax.map(lambda m: planner(m, psi, eval_key), models)
+      return returns, planned
 
     return jax.vmap(one)(psis, keys)
 
@@ -139,28 +144,37 @@ def map_items(fn, batch: int, *arrays, desc: str | None = None):
 
 
 @functools.lru_cache(maxsize=8)
-def _jitted_items(evaluator):
-  """Jitted zero-shot and few-shot evaluations of ``task_batch`` items, compiled once per evaluator."""
-  return jax.jit(evaluator.zero_shot_items), jax.jit(evaluator.few_shot_items, static_argnums=5)
+def _jitted_zero_shot(evaluator):
+  """Jitted zero-shot evaluation of ``task_batch`` items, compiled once per evaluator."""
+  return jax.jit(evaluator.zero_shot_items)
+
+
+@functools.lru_cache(maxsize=8)
+def _jitted_few_shot(evaluator, budgets: tuple, planner):
+  """Jitted nested few-shot evaluation of ``task_batch`` items, once per (evaluator, budgets, planner)."""
+  return jax.jit(lambda ms, buf, p, k, e: evaluator.few_shot_items(ms, buf, p, k, e, budgets, planner))
 
 
 def zero_shot(evaluator, model_state, psis, key, eval_key, seeds: int, desc: str | None = None):
   """psis [G, k] -> (real returns [S, G], batch-return curves [S, G, U], real curves [S, G, P+1]) of
   fresh policies adapted zero-shot, ``seeds`` adaptation seeds per task (``desc``: a progress bar)."""
-  items = _jitted_items(evaluator)[0]
+  items = _jitted_zero_shot(evaluator)
   batch, real = map_items(lambda p, k: items(model_state, p, k, eval_key), evaluator.task_batch,
                           *seeded_items(psis, key, seeds), desc=desc)
   batch, real = batch.reshape(seeds, psis.shape[0], -1), real.reshape(seeds, psis.shape[0], -1)
   return real[..., -1], batch, real
 
 
-def few_shot(evaluator, model_state, buffer, psis, key, eval_key, seeds: int, real_episodes: int,
-             desc: str | None = None):
-  """psis [G, k] -> real returns [S, G] after ``real_episodes`` real episodes per task and seed."""
-  items = _jitted_items(evaluator)[1]
-  returns = map_items(lambda p, k: items(model_state, buffer, p, k, eval_key, real_episodes),
-                      evaluator.task_batch, *seeded_items(psis, key, seeds), desc=desc)
-  return returns.reshape(seeds, psis.shape[0])
+def few_shot(evaluator, model_state, buffer, psis, key, eval_key, seeds: int, budgets: tuple[int, ...],
+             planner=None, desc: str | None = None):
+  """psis [G, k] -> (real returns [S, G, P], planner returns [S, G, P] or None) after each nested
+  budget (real episodes per task, ``Evaluator.few_shot_items``), ``seeds`` adaptation seeds per task.
+  ``planner``: hashable (jitted once per planner), as ``few_shot_items``."""
+  items = _jitted_few_shot(evaluator, tuple(budgets), planner)
+  returns, planned = map_items(lambda p, k: items(model_state, buffer, p, k, eval_key), evaluator.task_batch,
+                               *seeded_items(psis, key, seeds), desc=desc)
+  shape = (seeds, psis.shape[0], len(budgets))
+  return returns.reshape(shape), None if planned is None else planned.reshape(shape)
 
 
 def best_known_return(returns_by_policy: dict, log=print) -> np.ndarray:
@@ -227,7 +241,9 @@ def gap_rows(results: dict) -> list[dict]:
 
 
 def reference_rows(results: dict) -> list[dict]:
-  """Rows of the floor and the planner (budget "floor", "planner") where they ran; adds their gaps."""
+  """Rows of the floor and the planner (budget "floor", "planner") where they ran, and of the planner
+  after each few-shot refit (budget "planner_few_shot_<real steps>"); adds their gaps (the few-shot
+  planner's to res["planner"]["few_shot_gaps"])."""
   rows = []
   for name, res in results.items():
     for ref in ("floor", "planner"):
@@ -235,4 +251,8 @@ def reference_rows(results: dict) -> list[dict]:
         gaps = _gap_summary_of(res[ref]["return"], res["v_star"], f"{name} set, {ref}")
         res[ref]["gaps"] = gaps.pop("gaps")
         rows.append({"set": name, "budget": ref, **gaps})
+    for budget, returns in res.get("planner", {}).get("few_shot", {}).items():
+      gaps = _gap_summary_of(returns, res["v_star"], f"{name} set, planner after {budget}")
+      res["planner"].setdefault("few_shot_gaps", {})[budget] = gaps.pop("gaps")
+      rows.append({"set": name, "budget": f"planner_{budget}", **gaps})
   return rows

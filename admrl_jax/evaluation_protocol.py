@@ -38,7 +38,7 @@ from admrl_jax.oracles import OracleSettings, build_oracles, eval_stream
 from admrl_jax.oracles.cache import cached_oracle, oracle_cache_path
 from admrl_jax.oracles.floor import AdaptationFloor
 from admrl_jax.oracles.shipped import ship, shipped_file
-from admrl_jax.oracles.trajectory import TASK_BATCH as PLANNER_BATCH, model_planner_fn
+from admrl_jax.oracles.trajectory import TASK_BATCH as PLANNER_BATCH, model_planner_fn, model_planner_return_fn
 
 # Families whose true dynamics are cheap, deterministic and differentiable (pure JAX): "auto" turns the
 # floor (adaptation on the true system at the evaluator's budget) and the model planner on for them.
@@ -215,11 +215,22 @@ class EvaluationProtocol:
                                           f"{seeds})")
     by_seed = {"zero_shot": returns}
     res["curve"] = {"batch": batch.mean(axis=(0, 1)), "real": real.mean(axis=(0, 1))}
-    for episodes in self.few_shot_episodes:
-      by_seed[f"few_shot_{episodes * family.env.horizon}"] = few_shot(
-          ev, state.model, state.buffer, psis, self.adapt_key, self.eval_key, self.adapt_seeds, episodes,
-          desc=f"policy evaluator after {episodes} real episodes ({name}, {seeds})")
     log(f"policy evaluator on {n} {name} tasks: {time.perf_counter() - t0:.1f} s")
+    if self.few_shot_episodes:
+      t0 = time.perf_counter()
+      planner = (model_planner_return_fn(ev.learner, ev.n_episodes, self.planner_iters) if self.planner_iters
+                 else None)
+      few, planned = few_shot(ev, state.model, state.buffer, psis, self.adapt_key, self.eval_key, self.adapt_seeds,
+                              self.few_shot_episodes, planner,
+                              desc=f"few-shot: {'/'.join(map(str, self.few_shot_episodes))} real episodes, refit, "
+                                   f"re-adapt{', plan' if planner else ''} ({name}, {seeds})")
+      budgets = [b for b in self.budgets() if b != "zero_shot"]
+      by_seed.update({b: few[..., i] for i, b in enumerate(budgets)})
+      if planned is not None:
+        res["planner"]["few_shot"] = {b: planned[..., i].mean(axis=0) for i, b in enumerate(budgets)}
+        candidates.update({f"the model planner, {b}": r for b, r in res["planner"]["few_shot"].items()})
+      log(f"few-shot evaluation ({ev.few_shot_rounds} rounds per budget) on {n} {name} tasks: "
+          f"{time.perf_counter() - t0:.1f} s")
     res["returns"] = {b: r.mean(axis=0) for b, r in by_seed.items()}
     res["return_std"] = {b: _seed_std(r) for b, r in by_seed.items()}
     res["v_star"] = best_known_return(candidates, log=lambda line: log(f"{name}: {line}"))
@@ -338,17 +349,21 @@ EVAL_TABLE = (tables.Column("set"), tables.Column("budget"), tables.Column("wors
 
 
 def eval_csv_rows(results: dict) -> list[dict]:
-  """eval.csv's rows: per test set, budget and task (the floor and planner columns per task, repeated
-  on every budget's row, None where they did not run)."""
+  """eval.csv's rows: per test set, budget and task (the floor's columns per task repeated on every
+  budget's row; the planner's on a few-shot row those through that budget's refit model where the
+  few-shot planner ran, else the final model's; None where they did not run)."""
   rows = []
   for name, res in results.items():
     g = len(res["v_star"])
     col = lambda ref, key: res[ref][key] if ref in res else [None] * g
-    refs = list(zip(col("floor", "return"), col("floor", "std"), col("floor", "gaps"),
-                    col("planner", "return"), col("planner", "gaps")))
+    floor = list(zip(col("floor", "return"), col("floor", "std"), col("floor", "gaps")))
+    planner = res.get("planner", {})
     for budget, returns in res["returns"].items():
+      plan = (list(zip(planner["few_shot"][budget], planner["few_shot_gaps"][budget]))
+              if budget in planner.get("few_shot", {}) else list(zip(col("planner", "return"), col("planner", "gaps"))))
       for i, psi in enumerate(res["psi"]):
-        numbers = (res["v_star"][i], returns[i], res["gaps"][budget][i], res["return_std"][budget][i], *refs[i])
+        numbers = (res["v_star"][i], returns[i], res["gaps"][budget][i], res["return_std"][budget][i], *floor[i],
+                   *plan[i])
         rows.append({"set": name, "budget": budget, "psi": " ".join(f"{x:.3f}" for x in psi),
                      **dict(zip(EVAL_CSV_COLUMNS[3:], numbers))})
   return rows

@@ -206,7 +206,11 @@ class Eval:
                               non_negative_int("eval.oracle_iters"))
   episodes: int = _field(8, "evaluation episodes per task (mean action)", positive_int)
   few_shot_episodes: tuple = _field((), "few-shot budgets in real episodes per task, e.g. (2, 4)", counts)
-  few_shot_rounds: int = _field(4, "SLBO rounds after each few-shot batch", positive_int)
+  few_shot_rounds: int = _field(4, "few-shot: rounds per budget, each [collect its share of the budget's new real "
+                                "episodes; refit the task's model; trpo.updates_per_round TRPO updates on it]; "
+                                "must divide every budget's new episodes", positive_int)
+  few_shot_share: float = _field(0.5, "few-shot: share of the refit's windows drawn from the test task's own "
+                                 "episodes (the rest from the training buffer)", unit_interval)
   ood: bool = _field(False, "evaluate the OOD set too (V*, the policy evaluator, the floor and the planner on the "
                      "tasks of the box widened by eval.ood_fraction that lie outside it; the studies do)", boolean)
   ood_fraction: float = _field(0.25, "OOD box: the box widened by this fraction per side", positive)

@@ -3,7 +3,9 @@ resolved ``eval`` section equals its snapshot in tests/data/study_eval_sections.
 
 The snapshot was taken at 29e8ce4 (before the default job's evaluation was cut, issue 25), with
 ``eval.ood`` True: the field came later, and until then every evaluation ran the OOD set. A change to
-the defaults that a study inherits fails here; pin the old value in that study's config, or re-run
+the defaults that a study inherits fails here (``eval.few_shot_share``, and the Brax paper configs'
+``eval.few_shot_rounds`` 2, came with the nested few-shot evaluation of issue 28: no published study
+had run a model-based few-shot evaluation); pin the old value in that study's config, or re-run
 its studies and update the snapshot in the same commit.
 """
 import importlib

@@ -211,7 +211,8 @@ def table(root: str) -> str:
 
 def few_shot_table(runs: list[dict], v_star: dict) -> str:
   """Markdown: the test-time worst-case and mean gap per method and budget (zero-shot, then each few-shot
-  budget in real samples of the test task), mean ± 95 % t half-width over seeds; "" without few-shot rows."""
+  budget in real samples of the test task), mean ± 95 % t half-width over seeds, for the policy evaluator
+  and, where it ran through the refit models, the model planner; "" without few-shot rows."""
   budgets = sorted({r["budget"] for run in runs for r in run["rows"] or () if r["budget"].startswith("few_shot_")},
                    key=lambda b: int(b.rsplit("_", 1)[1]))
   if not budgets:
@@ -219,15 +220,17 @@ def few_shot_table(runs: list[dict], v_star: dict) -> str:
   cells = []
   for name in ordered({group(r) for r in runs}):
     mine = [r for r in runs if group(r) == name and r["rows"]]
-    row = [NAMES.get(name, name)]
-    for budget in ["zero_shot"] + budgets:
-      found = [g for g in (recompute(r, v_star, "return", budget) for r in mine) if g]
-      row.append(f"{_interval([g['worst_case_gap'] for g in found])} / {_interval([g['mean_gap'] for g in found])}"
-                 if found else "-")
-    cells.append(row)
+    for column, label in (("return", ""), ("planner_return", " (model planner)")):
+      found = {b: [g for g in (recompute(r, v_star, column, b) for r in mine) if g] for b in ["zero_shot"] + budgets}
+      if not any(found[b] for b in (budgets if column == "planner_return" else found)):
+        continue   # the planner's row only where it ran through refit models
+      cells.append([NAMES.get(name, name) + label] + [
+          f"{_interval([g['worst_case_gap'] for g in found[b]])} / {_interval([g['mean_gap'] for g in found[b]])}"
+          if found[b] else "-" for b in ["zero_shot"] + budgets])
   head = ["method"] + [f"{'0' if b == 'zero_shot' else b.rsplit('_', 1)[1]} real samples" for b in ["zero_shot"] + budgets]
   return ("Test-time gap (worst case / mean, in-box) after real samples of each test task (mean ± 95 % t over "
-          "seeds; '-': the method was not evaluated at that budget):\n\n" + tables.markdown(head, cells))
+          "seeds; '-': the method was not evaluated at that budget; the model planner's through the model refit "
+          "on those samples):\n\n" + tables.markdown(head, cells))
 
 
 def paired_differences(a: dict, b: dict) -> dict | None:

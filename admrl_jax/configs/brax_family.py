@@ -90,6 +90,7 @@ def brax_config(family: str, scale: str):
     c.eval.adapt_seeds = 3
     c.eval.episodes = 10
     c.eval.few_shot_episodes = (10, 20, 30)   # 2k / 4k / 6k real samples at T = 200
+    c.eval.few_shot_rounds = 2                # 5 new episodes per round
     c.eval.oracle_iters = 1000
     c.eval.oracle_episodes = 50
     c.eval.mpc_samples = 256          # V* = max(policy oracle, MPC, zero action): an accelerator's job

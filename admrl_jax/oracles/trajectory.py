@@ -146,3 +146,12 @@ def model_planner_fn(learner, episodes: int, iters: int):
   family, model = learner.family, learner.model
   return jax.jit(lambda ms, psis, key: model_planner(family, model_step_fn(model, ms, family.env), psis, key,
                                                      episodes, iters))
+
+
+@functools.lru_cache(maxsize=4)
+def model_planner_return_fn(learner, episodes: int, iters: int):
+  """The model planner of one task, traceable: (model state, psi [k], eval key) -> real return [] (the
+  few-shot evaluation plans through each task's refit model, ``evaluation.few_shot``)."""
+  family, model = learner.family, learner.model
+  return lambda ms, psi, key: model_planner(family, model_step_fn(model, ms, family.env), psi[None], key,
+                                            episodes, iters)[0][0]
