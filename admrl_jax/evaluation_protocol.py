@@ -13,8 +13,10 @@ adaptation budgets and the evaluators. ``evaluate`` computes for each test set
   For a model-free baseline (``meta_rl``): its own test-time adaptation on real episodes of each task
   (none for zero-shot, then the few-shot budgets), the same seeds and start states;
 - the adaptation floor (``eval.floor``; ``oracles.floor``): the same adaptation on the true dynamics;
-- the model planner (``eval.model_planner``): the trajectory oracle's optimiser through the learned
-  model, its plans executed on the true system from the same start states: its gap is the model's.
+- the model planner (``eval.model_planner``; ``oracles.planner``): an oracle's planner (the trajectory
+  optimiser, or MPC on Brax families) with the learned model as its simulator, its actions executed on
+  the true system from the same start states: its gap is the model's; after each few-shot budget too,
+  through that budget's refit model.
 ``evaluate_state`` turns that into eval.csv, eval_table.{csv,md}, the heat maps and the summary.
 """
 from __future__ import annotations
@@ -38,15 +40,15 @@ from admrl_jax.oracles import OracleSettings, build_oracles, eval_stream
 from admrl_jax.oracles.cache import cached_oracle, oracle_cache_path
 from admrl_jax.oracles.floor import AdaptationFloor
 from admrl_jax.oracles.shipped import ship, shipped_file
-from admrl_jax.oracles.trajectory import TASK_BATCH as PLANNER_BATCH, model_planner_fn, model_planner_return_fn
+from admrl_jax.oracles.planner import ModelPlanner
 
-# Families whose true dynamics are cheap, deterministic and differentiable (pure JAX): "auto" turns the
-# floor (adaptation on the true system at the evaluator's budget) and the model planner on for them.
 ADAPT_STREAM = 10_000   # the run's key folded with this: the policy evaluator's adaptation key
 
 
 def switched_on(value: str, family) -> bool:
-  """An ``eval.floor`` / ``eval.model_planner`` switch resolved for a family."""
+  """The ``eval.floor`` switch resolved for a family: auto is on where the true dynamics are cheap,
+  deterministic and differentiable (the analytic families: pure JAX), where adaptation on the true
+  system at the evaluator's budget is affordable."""
   return value == "on" or (value == "auto" and family.name in ANALYTIC)
 
 
@@ -91,7 +93,7 @@ class EvaluationProtocol:
   adapt_seeds: int
   few_shot_episodes: tuple
   floor: AdaptationFloor | None
-  planner_iters: int           # the model planner's Adam steps; 0: off
+  planner: ModelPlanner | None  # the model planner; None: off
   cache_dir: str
   method: str = ""
   family_name: str = ""
@@ -119,7 +121,7 @@ class EvaluationProtocol:
                oracles=build_oracles(names, settings, evaluator.learner), adapt_seeds=e.adapt_seeds,
                few_shot_episodes=tuple(e.few_shot_episodes),
                floor=AdaptationFloor.of(evaluator, e.adapt_seeds) if switched_on(e.floor, family) else None,
-               planner_iters=(e.planner_iters or e.oracle_iters) if switched_on(e.model_planner, family) else 0,
+               planner=ModelPlanner.of(e, family.name) if e.model_planner != "off" else None,
                cache_dir=e.oracle_cache, method=config.method, family_name=config.family, seed=config.seed,
                grid_points=e.grid_points, grid_points_3d=tuple(e.grid_points_3d),
                meta_learner=loop.learner if isinstance(loop, MetaRLLoop) else None)
@@ -200,13 +202,11 @@ class EvaluationProtocol:
       candidates[self.floor.label] = res["floor"]["return"]
     if self.meta_learner is not None:
       return self._evaluate_model_free(res, psis, state, candidates, name, log)
-    if self.planner_iters:
+    if self.planner is not None:
       t0 = time.perf_counter()
-      plan = model_planner_fn(ev.learner, ev.n_episodes, self.planner_iters)
-      real, predicted, plan_curve = map_items(
-          lambda p: (lambda r, pr, c: (r, pr, c.T))(*plan(state.model, p, self.eval_key)), PLANNER_BATCH, psis,
-          desc=f"model planner: {self.planner_iters} Adam steps through the model ({name})")
-      res["planner"] = {"return": real, "predicted": predicted, "curve": plan_curve.mean(axis=0)}
+      real, predicted, plan_curve = self.planner(ev.learner, state.model, psis, self.eval_key,
+                                                 desc=f"model planner: {self.planner.describe()} ({name})")
+      res["planner"] = {"return": real, "predicted": predicted, "curve": plan_curve}
       timed("model planner", time.perf_counter() - t0, False)
       candidates["the model planner"] = res["planner"]["return"]
     t0 = time.perf_counter()
@@ -218,8 +218,7 @@ class EvaluationProtocol:
     log(f"policy evaluator on {n} {name} tasks: {time.perf_counter() - t0:.1f} s")
     if self.few_shot_episodes:
       t0 = time.perf_counter()
-      planner = (model_planner_return_fn(ev.learner, ev.n_episodes, self.planner_iters) if self.planner_iters
-                 else None)
+      planner = self.planner.per_task(ev.learner) if self.planner is not None else None
       few, planned = few_shot(ev, state.model, state.buffer, psis, self.adapt_key, self.eval_key, self.adapt_seeds,
                               self.few_shot_episodes, planner,
                               desc=f"few-shot: {'/'.join(map(str, self.few_shot_episodes))} real episodes, refit, "
@@ -314,9 +313,11 @@ class EvaluationProtocol:
         "oracle_curve_in_box": res["oracle_curve"].tolist(),
     })
     if "planner" in res:
-      summary["planner_curve_in_box"] = res["planner"]["curve"].tolist()
-      summary["planner_predicted_mean_return"] = float(np.mean(res["planner"]["predicted"]))
+      summary["planner"] = self.planner.describe()
       summary["planner_mean_return"] = float(np.mean(res["planner"]["return"]))
+      if res["planner"]["curve"] is not None:   # the trajectory planner's (MPC replans: no curve, no prediction)
+        summary["planner_curve_in_box"] = res["planner"]["curve"].tolist()
+        summary["planner_predicted_mean_return"] = float(np.mean(res["planner"]["predicted"]))
     self._gap_maps(out_dir, res, summary, state, history)
     return summary
 

@@ -198,12 +198,17 @@ class Eval:
   floor: str = _field("auto", "adaptation floor: the same adaptation (budget, seeds) on the true dynamics, "
                       "cached; auto: on for analytic families (point_mass), off for Brax (there it costs the "
                       "simulator at the full budget) | on | off", one_of(["auto", "on", "off"]))
-  model_planner: str = _field("auto", "model planner: the trajectory oracle's optimiser (eval.oracle_iters Adam "
-                              "steps) through the learned model, plans run on the true system; auto: on for "
-                              "deterministic differentiable families (point_mass) | on | off",
-                              one_of(["auto", "on", "off"]))
-  planner_iters: int = _field(0, "model planner: Adam steps per plan; 0: eval.oracle_iters (the oracle's own budget)",
-                              non_negative_int("eval.oracle_iters"))
+  model_planner: str = _field("auto", "model planner: an oracle's planner with the learned model as its simulator, "
+                              "its actions run on the true system (its gap is the model's); auto and on: on for "
+                              "every family (eval.planner_kind) | off", one_of(["auto", "on", "off"]))
+  planner_kind: str = _field("auto", "model planner: trajectory (the trajectory oracle's Adam optimiser through the "
+                             "model, eval.planner_iters steps) | mpc (the MPC oracle's predictive sampling, plans "
+                             "scored by the model: eval.planner_samples plans of eval.mpc_plan_horizon steps, "
+                             "eval.mpc_sigma, eval.mpc_knot_every) | auto: trajectory for the differentiable "
+                             "analytic families, mpc for Brax", one_of(["auto", "trajectory", "mpc"]))
+  planner_iters: int = _field(0, "trajectory model planner: Adam steps per plan; 0: eval.oracle_iters (the oracle's "
+                              "own budget)", non_negative_int("eval.oracle_iters"))
+  planner_samples: int = _field(64, "mpc model planner: candidate plans per control step", positive_int)
   episodes: int = _field(8, "evaluation episodes per task (mean action)", positive_int)
   few_shot_episodes: tuple = _field((), "few-shot budgets in real episodes per task, e.g. (2, 4)", counts)
   few_shot_rounds: int = _field(4, "few-shot: rounds per budget, each [collect its share of the budget's new real "

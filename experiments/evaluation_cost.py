@@ -6,7 +6,9 @@ Trains the config (the default job when no --config is given), then runs every e
 protocol on every test set twice in the same process: the first call compiles and computes, the second
 only computes (its programs are cached), so compile = first - second. The V* oracles and the floor are
 called directly (not through the cache or the shipped tables), so their cost is measured even where a
-run would load them. Prints a markdown table (seconds); with --config.eval.ood=True the OOD set too.
+run would load them. The few-shot evaluation runs its nested pass up to each budget in turn, so the
+differences between its rows are each budget's cost. Prints a markdown table (seconds); with
+--config.eval.ood=True the OOD set too.
 """
 import time
 
@@ -17,9 +19,8 @@ from absl import flags
 from admrl_jax import runner, tables
 from admrl_jax.cli.common import checked_folder, define_config, fail, run, start
 from admrl_jax.config import ConfigError, validate
-from admrl_jax.evaluation import map_items, zero_shot
-from admrl_jax.evaluation_protocol import PLANNER_BATCH, EvaluationProtocol
-from admrl_jax.oracles.trajectory import model_planner_fn
+from admrl_jax.evaluation import few_shot, zero_shot
+from admrl_jax.evaluation_protocol import EvaluationProtocol
 
 _CONFIG = define_config()
 _RUN_DIR = flags.DEFINE_string("run_dir", "/tmp/evaluation_cost", "where the trained run is written")
@@ -51,12 +52,17 @@ def main(argv):
     phases = {f"{o.label} (V*)": (lambda o=o: o(protocol.family, psis, protocol.eval_key)) for o in protocol.oracles}
     if protocol.floor is not None:
       phases["adaptation floor"] = lambda: protocol.floor(protocol.family, psis, protocol.eval_key)
-    if protocol.planner_iters:
-      plan = model_planner_fn(ev.learner, ev.n_episodes, protocol.planner_iters)
-      phases["model planner"] = lambda: map_items(lambda p: plan(state.model, p, protocol.eval_key), PLANNER_BATCH,
-                                                  psis)
+    if protocol.planner is not None:
+      phases[f"model planner ({protocol.planner.describe()})"] = lambda: protocol.planner(
+          ev.learner, state.model, psis, protocol.eval_key)
     phases[f"policy evaluator ({protocol.adapt_seeds} seed(s))"] = lambda: zero_shot(
         ev, state.model, psis, protocol.adapt_key, protocol.eval_key, protocol.adapt_seeds)
+    budgets = protocol.few_shot_episodes
+    for i in range(1, len(budgets) + 1):   # the nested pass up to each budget: the differences are per budget
+      planner = protocol.planner.per_task(ev.learner) if protocol.planner is not None else None
+      phases[f"few-shot to {budgets[i - 1]} episodes ({ev.few_shot_rounds} rounds per budget"
+             f"{', planner' if planner else ''})"] = lambda b=budgets[:i], planner=planner: few_shot(
+          ev, state.model, state.buffer, psis, protocol.adapt_key, protocol.eval_key, protocol.adapt_seeds, b, planner)
     for phase, fn in phases.items():
       first, second = _twice(fn)
       rows.append({"set": f"{name} ({psis.shape[0]} tasks)", "phase": phase, "first": first, "second": second,

@@ -211,6 +211,14 @@ def test_tiny_admrl_run_on_hopper_completes(tmp_path):
   assert np.all((psi >= np.asarray(box.lo)) & (psi <= np.asarray(box.hi)))
   # real steps: 4 random episodes + 2 iterations x 3 collections x 2 episodes, each at most 200 steps
   assert 0 < int(result.state.real_steps) <= (4 + 2 * 3 * 2) * 200
+  # the Brax model planner (MPC through the learned model, run on the simulator): finite and deterministic
+  from admrl_jax.oracles.planner import ModelPlanner
+  planner = ModelPlanner("mpc", episodes=1, samples=4, plan_horizon=5, sigma=0.5, knot_every=5)
+  tasks, key = jnp.asarray([[-2.0, 1.2], [2.0, 2.0]]), jax.random.key(0)
+  real, _, _ = planner(result.evaluator.learner, result.state.model, tasks, key)
+  again, _, _ = planner(result.evaluator.learner, result.state.model, tasks, key)
+  assert np.all(np.isfinite(real)) and np.all(real > 0)
+  np.testing.assert_array_equal(real, again)
 
 
 def test_oracle_cache_key_is_the_same_for_every_build_of_a_family(tmp_path):

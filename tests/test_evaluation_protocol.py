@@ -216,7 +216,7 @@ def test_the_config_picks_the_oracles_the_test_sets_and_the_key_streams():
   protocol = EvaluationProtocol.from_config(config, evaluator)
   assert [o.name for o in protocol.oracles] == ["trajectory", "zero_action"]
   assert protocol.oracles[0].budget == {"kind": "trajectory", "iters": 100, "episodes": 2}   # the cache's key
-  assert protocol.floor is None and protocol.planner_iters == 0        # the tiny config switches them off
+  assert protocol.floor is None and protocol.planner is None          # the tiny config switches them off
   np.testing.assert_array_equal(protocol.test_sets["in_box"], evaluator.learner.family.box.grid(2))
   assert protocol.test_sets["ood"].shape == (4, 2)                     # the widened 2 x 2 grid: all outside
   config.eval.mpc_samples = 4

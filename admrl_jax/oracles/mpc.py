@@ -18,6 +18,7 @@ grids of tasks are accelerator work; on a CPU it serves at the corners (``admrl-
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +26,7 @@ import jax.numpy as jnp
 from admrl_jax.evaluation import map_items
 from admrl_jax.oracles.base import Oracle, OracleSettings, eval_stream
 from admrl_jax.oracles.trajectory import open_loop_return
-from admrl_jax.rollout import episode_scan, evaluation_starts
+from admrl_jax.rollout import episode_scan, evaluation_starts, model_step_fn
 from admrl_jax.tasks import TaskFamily
 
 TASK_BATCH = 8   # tasks planned at once
@@ -50,14 +51,22 @@ def plan_noise(key: jax.Array, samples: int, plan_horizon: int, action_dim: int,
 
 
 def mpc_episode(family: TaskFamily, psi: jax.Array, state0, key: jax.Array, plan_horizon: int,
-                samples: int, sigma: float, knot_every: int = 1):
-  """One episode of predictive sampling from ``state0`` -> (return [], actions [T, da])."""
+                samples: int, sigma: float, knot_every: int = 1, model_step=None):
+  """One episode of predictive sampling from ``state0`` on the true system -> (return [], actions [T, da]).
+
+  The plans are scored on a copy of the true environment's state, or given ``model_step`` ((obs,
+  action) -> (next obs, Transition): a learned model's ``rollout.model_step_fn``) through that model
+  from the current observation: the model planner, whose gap is the model's."""
   env = family.env
+  if model_step is None:
+    score = lambda state, a: open_loop_return(family, state, a, psi)
+  else:
+    score = lambda state, a: open_loop_return(family, env.observe(state), a, psi, step=model_step)
 
   def control(state, obs, nominal, k):
     noise = plan_noise(k, samples, plan_horizon, env.action_dim, sigma, knot_every)
     candidates = jnp.clip(nominal[None] + noise.at[0].set(0.0), -1.0, 1.0)
-    scores = jax.vmap(lambda a: open_loop_return(family, state, a, psi))(candidates)
+    scores = jax.vmap(lambda a: score(state, a))(candidates)
     scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)  # argmax would pick a plan whose physics blew up
     best = candidates[jnp.argmax(scores)]
     return best[0], jnp.concatenate([best[1:], best[-1:]]), None
@@ -66,6 +75,17 @@ def mpc_episode(family: TaskFamily, psi: jax.Array, state0, key: jax.Array, plan
   episode = episode_scan(env.step, env.observe, control, state0, jax.random.split(key, env.horizon),
                          jnp.zeros((plan_horizon, env.action_dim)), reward=reward)
   return jnp.sum(episode.rewards), episode.traj.action
+
+
+def mpc_returns(family: TaskFamily, psi: jax.Array, key: jax.Array, n_episodes: int, plan_horizon: int,
+                samples: int, sigma: float, knot_every: int = 1, model_step=None) -> jax.Array:
+  """Task psi [k] -> the return [n_episodes] of ``mpc_episode`` from each of the evaluation's start
+  states (``evaluation_starts(family.env, key, n_episodes)``), plan noise from the key's "mpc_plans"
+  stream: the same episodes and draws for the oracle and the model planner (``model_step``)."""
+  starts = evaluation_starts(family.env, key, n_episodes)
+  plan_keys = jax.random.split(eval_stream(key, "mpc_plans"), n_episodes)
+  run = lambda s0, k: mpc_episode(family, psi, s0, k, plan_horizon, samples, sigma, knot_every, model_step)[0]
+  return jax.vmap(run)(starts, plan_keys)
 
 
 def sampling_mpc_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array, n_episodes: int,
@@ -78,12 +98,9 @@ def sampling_mpc_oracle(family: TaskFamily, psis: jax.Array, key: jax.Array, n_e
   jitted call from the host with a progress bar of that name (``evaluation.map_items``); without,
   traceable (``lax.map``). Each task is planned on its own: the two give the same V*.
   """
-  starts = evaluation_starts(family.env, key, n_episodes)
-  plan_keys = jax.random.split(eval_stream(key, "mpc_plans"), n_episodes)
 
   def one(psi):
-    run = lambda s0, k: mpc_episode(family, psi, s0, k, plan_horizon, samples, sigma, knot_every)[0]
-    return jax.vmap(run)(starts, plan_keys)
+    return mpc_returns(family, psi, key, n_episodes, plan_horizon, samples, sigma, knot_every)
 
   if desc is None:
     per_start = jax.lax.map(one, psis, batch_size=task_batch)   # [G, n_episodes]
@@ -120,3 +137,13 @@ class MPCOracle(Oracle):
   def __call__(self, family, psis, eval_key, desc=None):
     return sampling_mpc_oracle(family, psis, eval_key, self.episodes, self.plan_horizon, self.samples, self.sigma,
                                self.knot_every, desc=desc or self.label)
+
+
+@functools.lru_cache(maxsize=4)
+def model_mpc_planner_fn(learner, episodes: int, samples: int, plan_horizon: int, sigma: float, knot_every: int):
+  """The model planner of families without differentiable dynamics (Brax): ``mpc_episode`` with the
+  learner's model as its simulator, the MPC oracle's start states and plan draws, actions run on the true
+  system. Traceable: (model state, psi [k], eval key) -> real return [] (the mean over the starts)."""
+  family, model = learner.family, learner.model
+  return lambda ms, psi, key: jnp.mean(mpc_returns(family, psi, key, episodes, plan_horizon, samples, sigma,
+                                                   knot_every, model_step_fn(model, ms, family.env)))
