@@ -63,6 +63,11 @@ def validate(config) -> None:
     allowed = [r for r in range(1, min(new) + 1) if all(n % r == 0 for n in new)]
     raise ConfigError(f"eval.few_shot_rounds: must divide every few-shot budget's new real episodes {new} "
                       f"(eval.few_shot_episodes {budgets}); allowed: {allowed}, got {rounds}")
+  if not is_model_free(config.method):
+    try:   # the method's own checks across fields (e.g. adversary.replay_size >= loop.num_tasks for plr)
+      task_proposal(typed(config), family.box)
+    except ValueError as err:
+      raise ConfigError(str(err)) from None
   if config.eval.oracle == "mpc" and not config.eval.mpc_samples:
     raise ConfigError("eval.oracle: 'mpc' needs candidate plans, eval.mpc_samples > 0")
   steps = {"trajectory": trajectory.CURVE_EVERY, "policy": policy.CURVE_EVERY}
@@ -72,6 +77,19 @@ def validate(config) -> None:
     if oracle in steps and iters % steps[oracle]:   # planner_iters 0: the oracle's budget
       raise ConfigError(f"{field}: the {oracle} optimiser runs in blocks of {steps[oracle]} steps (a point of its "
                         f"curve each); must be a positive multiple of {steps[oracle]}, got {iters}")
+
+
+def task_proposal(c, box):
+  """A typed config's model-based task proposal (``methods``; its own checks across fields raise ValueError)."""
+  lp, adv = c.loop, c.adversary
+  return make_method(c.method, box, lp.num_tasks, ascent_step=lp.ascent_step, gauss_std=lp.gauss_std,
+                     step_rule=adv.step_rule, restart_patience=adv.restart_patience, search_beta=adv.search_beta,
+                     search_bandwidth=adv.search_bandwidth, search_forget=adv.search_forget,
+                     candidates=adv.search_candidates, memory_size=adv.search_memory,
+                     search_signal=adv.search_signal, restart_from=adv.restart_from,
+                     uniform_share=adv.uniform_share, replay_prob=adv.replay_prob,
+                     replay_temperature=adv.replay_temperature, replay_staleness=adv.replay_staleness,
+                     replay_min_fill=adv.replay_min_fill, replay_size=adv.replay_size)
 
 
 def is_model_free(method: str) -> bool:
@@ -107,12 +125,7 @@ def build(config, mesh=None) -> tuple[OuterLoop | MetaRLLoop, Evaluator]:
     meta_learner = METHODS[c.method].make_learner(family, **dataclasses.asdict(getattr(c, c.method)))
     method = make_method(c.method, family.box, meta_learner.tasks_per_iteration)
     return MetaRLLoop(meta_learner, method, mesh), evaluator
-  adv = c.adversary
-  method = make_method(c.method, family.box, lp.num_tasks, ascent_step=lp.ascent_step, gauss_std=lp.gauss_std,
-                       step_rule=adv.step_rule, restart_patience=adv.restart_patience, search_beta=adv.search_beta,
-                       search_bandwidth=adv.search_bandwidth, search_forget=adv.search_forget,
-                       candidates=adv.search_candidates, memory_size=adv.search_memory,
-                       search_signal=adv.search_signal)
+  method = task_proposal(c, family.box)
   loop = (method.loop_class or OuterLoop)(
       learner=learner, estimator=estimator, method=method, iterations=lp.iterations,
       warmup_rounds=lp.warmup_rounds, slbo_stages=lp.slbo_stages, stage_rounds=lp.stage_rounds,

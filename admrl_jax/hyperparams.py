@@ -24,6 +24,10 @@ FIELDS = {
     "search_beta": ("adversary.search_beta", "method", "search_beta"),
     "search_bandwidth": ("adversary.search_bandwidth", "method", "search_bandwidth"),
     "search_forget": ("adversary.search_forget", "method", "search_forget"),
+    "replay_prob": ("adversary.replay_prob", "method", "replay_prob"),
+    "replay_temperature": ("adversary.replay_temperature", "method", "replay_temperature"),
+    "replay_staleness": ("adversary.replay_staleness", "method", "replay_staleness"),
+    "replay_min_fill": ("adversary.replay_min_fill", "method", "replay_min_fill"),
     "model_learning_rate": ("model.learning_rate", "model", "learning_rate"),
     "model_weight_decay": ("model.weight_decay", "model", "weight_decay"),
     "model_grad_clip": ("model.grad_clip", "model", "grad_clip"),
@@ -46,6 +50,10 @@ class Hyperparams:
   search_beta: jnp.ndarray
   search_bandwidth: jnp.ndarray
   search_forget: jnp.ndarray
+  replay_prob: jnp.ndarray
+  replay_temperature: jnp.ndarray
+  replay_staleness: jnp.ndarray
+  replay_min_fill: jnp.ndarray
   model_learning_rate: jnp.ndarray
   model_weight_decay: jnp.ndarray
   model_grad_clip: jnp.ndarray

@@ -122,15 +122,37 @@ class Loop:
   gauss_std: float = _field(1.0, "MB-Gauss: w ~ N(0, std^2) clipped to [-1, 1] (traced)", positive)
 
 
+def probability(v):
+  return None if _number(v) and 0 <= v <= 1 else f"must be in [0, 1], got {v!r}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Adversary:
   step_rule: str = _field("normalised", "admrl: normalised (w += step g/|g|) | raw (the reference: w += step g)",
                           one_of(_names("admrl_jax.methods.admrl", "STEP_RULES")))
-  restart_patience: int = _field(0, "admrl: restart an adversary at a uniform task when its net move over this "
-                                 "many iterations is below one ascent step", non_negative_int("never"))
-  search_signal: str = _field("gap", "gap_search: the score it searches on: gap (the in-loop gap estimate) | "
-                              "model_error (|theta_hat's model-predicted return - its real return|)",
-                              one_of(_names("admrl_jax.methods.gap_search", "SIGNALS")))
+  restart_patience: int = _field(0, "admrl: restart an adversary when its net move over this many iterations is "
+                                 "below one ascent step (where: adversary.restart_from)", non_negative_int("never"))
+  restart_from: str = _field("uniform", "admrl with restart_patience > 0: where a stalled adversary restarts: uniform "
+                             "(a uniformly drawn task) | replay_top (the highest-scoring of the last "
+                             "adversary.replay_size trained tasks, by adversary.search_signal; taken out of that "
+                             "memory, so it is scored afresh)",
+                             one_of(_names("admrl_jax.methods.admrl", "RESTART_FROM")))
+  uniform_share: float = _field(0.0, "admrl: a mixture, the expected share of each iteration's K tasks drawn "
+                                "uniformly from the box (K = 1: with this probability); the adversaries they replace "
+                                "wait; 0: none", probability)
+  search_signal: str = _field("gap", "gap_search, plr and admrl's replay_top: the score of a trained task: gap (the "
+                              "in-loop gap estimate) | model_error (|theta_hat's model-predicted return - its real "
+                              "return|)", one_of(_names("admrl_jax.methods.base", "SIGNALS")))
+  replay_prob: float = _field(0.5, "plr: p, the probability that an iteration replays buffer tasks instead of "
+                              "drawing fresh uniform ones", probability)
+  replay_temperature: float = _field(0.3, "plr: beta of the rank prioritisation, weights (1 / rank)^(1 / beta)",
+                                     positive)
+  replay_staleness: float = _field(0.3, "plr: rho, the staleness distribution's weight in the replay distribution",
+                                   probability)
+  replay_min_fill: float = _field(0.25, "plr: no replay before the buffer holds this share of adversary.replay_size "
+                                  "tasks (and at least loop.num_tasks)", probability)
+  replay_size: int = _field(32, "plr: tasks in the replay buffer (at least loop.num_tasks); admrl's replay_top: the "
+                            "last trained tasks remembered", positive_int)
   search_beta: float = _field(1.0, "gap_search: weight of the confidence bonus (traced)", non_negative)
   search_bandwidth: float = _field(0.25, "gap_search: kernel width in unit task coordinates (traced)", positive)
   search_forget: float = _field(25.0, "gap_search: outer iterations over which a gap estimate fades by e (traced)",

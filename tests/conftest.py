@@ -52,3 +52,15 @@ def compiled_as_make_run():
 @pytest.fixture
 def tiny():
   return tiny_config
+
+
+def assert_memory_round_trips(loop, state, folder) -> None:
+  """A checkpoint of ``state`` in ``folder`` restores its method memory (``MetaState.memory``) bit for bit."""
+  import numpy as np
+  from admrl_jax.checkpoint import Checkpointer
+  ckpt = Checkpointer(str(folder))
+  ckpt.save(state, [])
+  restored, _ = ckpt.restore(loop.init(jax.random.key(1)))
+  ckpt.close()
+  for a, b in zip(jax.tree.leaves(state.memory), jax.tree.leaves(restored.memory)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

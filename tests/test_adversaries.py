@@ -5,11 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from admrl_jax.checkpoint import Checkpointer
 from admrl_jax.config import build
 from admrl_jax.methods import Feedback, make_method
 from admrl_jax.tasks import TaskBox
-from tests.conftest import tiny_config
+from tests.conftest import assert_memory_round_trips, tiny_config
 
 BOX = TaskBox((-2.0, 0.0), (2.0, 1.0))   # unequal sides: unit coordinates matter
 
@@ -134,9 +133,4 @@ def test_gap_search_runs_in_the_outer_step_and_its_memory_is_checkpointed(tmp_pa
   np.testing.assert_allclose(state.memory["gap"][:2 * K], np.asarray(metrics["gap_estimate"]).reshape(-1), rtol=1e-6)
   box = loop.family.box
   assert np.all((np.asarray(metrics["psi"]) >= np.asarray(box.lo)) & (np.asarray(metrics["psi"]) <= np.asarray(box.hi)))
-  ckpt = Checkpointer(str(tmp_path))
-  ckpt.save(state, [])
-  restored, _ = ckpt.restore(loop.init(jax.random.key(1)))
-  ckpt.close()
-  for a, b in zip(jax.tree.leaves(state.memory), jax.tree.leaves(restored.memory)):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert_memory_round_trips(loop, state, tmp_path)

@@ -99,7 +99,7 @@ def test_same_seed_same_numbers(admrl_run):
 
 @pytest.mark.parametrize("field,value,message", [
     ("family", "cheetah", r"family: unknown value 'cheetah'; allowed: \['ant_2d', 'ant_3d', 'half_cheetah_2d', 'half_cheetah_linear', 'hopper_2d', 'humanoid_3d', 'point_mass', 'point_mass_corner', 'walker_2d'\]"),
-    ("method", "reptile", r"method: unknown value 'reptile'; allowed: \['admrl', 'gap_search', 'gauss', 'maml', 'multitask', 'pearl', 'random_walk', 'unif'\]"),
+    ("method", "reptile", r"method: unknown value 'reptile'; allowed: \['admrl', 'gap_search', 'gauss', 'maml', 'multitask', 'pearl', 'plr', 'random_walk', 'unif'\]"),
     ("loop.iterations", 0, r"loop.iterations: must be a positive integer, got 0"),
     ("trpo.max_kl", -1.0, r"trpo.max_kl: must be a positive number, got -1.0"),
     ("task_gradient.solver", "lu", r"task_gradient.solver: unknown value 'lu'; allowed: \['normal', 'direct'\]"),
@@ -110,6 +110,8 @@ def test_same_seed_same_numbers(admrl_run):
     ("eval.mpc_samples", -8, r"eval.mpc_samples: must be a non-negative integer \(0: off\), got -8"),
     ("eval.mpc_sigma", 0.0, r"eval.mpc_sigma: must be a positive number, got 0.0"),
     ("devices", 3, r"devices: must divide loop.num_tasks=2 \(tasks are split over devices\), got 3"),
+    ("adversary.restart_from", "replay_top", r"adversary.restart_from: 'replay_top' is where stalled adversaries "
+                                             r"restart; it needs adversary.restart_patience > 0, got 0"),
 ])
 def test_bad_config_names_field_and_allowed_values(field, value, message):
   c = tiny_config()

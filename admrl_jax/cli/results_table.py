@@ -40,7 +40,7 @@ from scipy import stats
 from admrl_jax import tables
 from admrl_jax.cli.common import fail
 
-NAMES = {"admrl": "AdMRL", "unif": "MB-Unif", "gauss": "MB-Gauss", "gap_search": "Gap search", "random_walk": "Random walk",
+NAMES = {"admrl": "AdMRL", "unif": "MB-Unif", "gauss": "MB-Gauss", "gap_search": "Gap search", "random_walk": "Random walk", "plr": "PLR",
          "multitask": "Multi-task PPO", "maml": "MAML-TRPO", "pearl": "PEARL"}
 BASELINES = ("unif", "gauss")
 FIELDS = ["worst_case_gap", "mean_gap", "cvar10_gap", "ood_worst_case_gap"]

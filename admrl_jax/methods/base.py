@@ -69,6 +69,21 @@ class Feedback:
   key: jax.Array              # randomness for the update (restarts, ...)
 
 
+SIGNALS = ("gap", "model_error")   # what a trained task scores (gap search, task replay, AdMRL's replay_top)
+
+
+def task_score(feedback: Feedback, signal: str) -> jax.Array:
+  """The score [K] of the tasks a Feedback is about: ``gap`` their in-loop gap estimates, ``model_error``
+  |theta_hat's return predicted by the warm-up model - its real return|."""
+  return feedback.gap_estimate if signal == "gap" else jnp.abs(feedback.model_error)
+
+
+def check_choice(field: str, value: str, allowed) -> None:
+  """ValueError naming the config field and its allowed values unless ``value`` is one of them."""
+  if value not in allowed:
+    raise ValueError(f"{field}: unknown value {value!r}; allowed: {list(allowed)}")
+
+
 def latin_hypercube(key: jax.Array, n: int, dim: int) -> jax.Array:
   """n points [n, dim] in [-1, 1]^dim, one in each of n equal slices of every axis (spread out)."""
   k_perm, k_jitter = jax.random.split(key)

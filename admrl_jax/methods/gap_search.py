@@ -25,9 +25,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from admrl_jax.methods.base import Feedback, TaskProposal, register
-
-SIGNALS = ("gap", "model_error")
+from admrl_jax.methods.base import SIGNALS, Feedback, TaskProposal, check_choice, register, task_score
 
 
 @register("gap_search")
@@ -43,8 +41,7 @@ class GapSearch(TaskProposal):
   traced_fields = ("search_beta", "search_bandwidth", "search_forget")
 
   def __post_init__(self):
-    if self.search_signal not in SIGNALS:
-      raise ValueError(f"adversary.search_signal: unknown value {self.search_signal!r}; allowed: {list(SIGNALS)}")
+    check_choice("adversary.search_signal", self.search_signal, SIGNALS)
 
   def init_memory(self):
     """w [M, k] unit-coordinate tasks, gap [M] their estimates, t [M] the iteration measured (-1:
@@ -88,7 +85,7 @@ class GapSearch(TaskProposal):
   def update(self, psi: jax.Array, memory, feedback: Feedback):
     """Write this iteration's K (task, score) pairs into the memory (oldest overwritten)."""
     slots = (memory["count"] + jnp.arange(self.num_tasks)) % self.memory_size
-    score = feedback.gap_estimate if self.search_signal == "gap" else jnp.abs(feedback.model_error)
+    score = task_score(feedback, self.search_signal)
     memory = {"w": memory["w"].at[slots].set(self.box.to_unit(psi)),
               "gap": memory["gap"].at[slots].set(score),
               "t": memory["t"].at[slots].set(memory["now"]),
