@@ -17,7 +17,7 @@ from tests.test_cli import _fake_finished_run, _one_error_line
 
 SKIPPED = {"admrl-results-table", "experiments.results_table"}   # another module's tests
 ALLOWED_FAMILIES = ("['ant_2d', 'ant_3d', 'half_cheetah_2d', 'half_cheetah_linear', 'hopper_2d', 'humanoid_3d', "
-                    "'point_mass', 'point_mass_corner', 'walker_2d']")
+                    "'point_mass', 'point_mass_corner', 'point_mass_pockets', 'walker_2d']")
 UNKNOWN_FLAG = (["--nosuch=1"], "error: nosuch: unknown flag; see --helpshort")
 UNKNOWN_FAMILY = (["--config.family=nope"], "error: family: unknown value 'nope'; allowed: " + ALLOWED_FAMILIES)
 STRAY = (["stray"], "error: unexpected arguments ['stray']; use --flag=value or --config.field=value")

@@ -21,7 +21,7 @@ def family():
 
 
 def test_unknown_family_names_allowed_values():
-  with pytest.raises(ValueError, match=r"family: unknown value 'nope'; allowed: \['ant_2d', 'ant_3d', 'half_cheetah_2d', 'half_cheetah_linear', 'hopper_2d', 'humanoid_3d', 'point_mass', 'point_mass_corner', 'walker_2d'\]"):
+  with pytest.raises(ValueError, match=r"family: unknown value 'nope'; allowed: \['ant_2d', 'ant_3d', 'half_cheetah_2d', 'half_cheetah_linear', 'hopper_2d', 'humanoid_3d', 'point_mass', 'point_mass_corner', 'point_mass_pockets', 'walker_2d'\]"):
     make_family("nope")
 
 
@@ -54,7 +54,7 @@ def test_reward_from_stored_features_matches_env(family):
   np.testing.assert_allclose(traj.next_obs[:, :-1], traj.obs[:, 1:])
 
 
-@pytest.mark.parametrize("name", ["point_mass", "point_mass_corner"])
+@pytest.mark.parametrize("name", ["point_mass", "point_mass_corner", "point_mass_pockets"])
 def test_every_target_in_the_box_is_a_reachable_equilibrium(name):
   """For each velocity g of a 9 x 9 grid over the box there is an action |a_i| <= 0.9 holding
   v = g, u = a fixed (the corner regime turns the thrust, it does not weaken it)."""
@@ -83,7 +83,24 @@ def test_corner_regime_turns_the_thrust_only_in_its_corner():
     np.testing.assert_allclose(diff, extra, atol=3e-3)
 
 
-@pytest.mark.parametrize("name", ["point_mass", "point_mass_corner"])
+def test_pockets_turn_the_thrust_only_in_their_two_pockets():
+  """PointMass2D-Pockets: at both pocket centres the thrust turns by a further ~-90 degrees; at the
+  corner regime's (1.8, 1.8), the box's corners, the centre and the grid tasks next to the pockets
+  (2/3 away) it turns as in PointMass2D (to 3e-3 rad); each pocket holds one task of the 7 x 7 grid."""
+  plain, pockets = make_family("point_mass").env, make_family("point_mass_pockets")
+  outside = [(1.8, 1.8), (2.0, -2.0), (-2.0, 2.0), (-2.0, -2.0), (0.0, 0.0), (-2.0, 2.0 / 3.0), (-4.0 / 3.0, 0.0),
+             (-2.0 / 3.0, 2.0 / 3.0), (2.0 / 3.0, -2.0 / 3.0), (4.0 / 3.0, -4.0 / 3.0)]
+  for v, extra in [(c, -np.pi / 2) for c in pockets.env.pocket_centres] + [(v, 0.0) for v in outside]:
+    v = jnp.asarray(v)
+    speed = jnp.linalg.norm(v)
+    diff = float(pockets.env.thrust_angle(v, speed) - plain.thrust_angle(v, speed))
+    np.testing.assert_allclose(diff, extra, atol=3e-3)
+  grid = np.asarray(pockets.box.grid(7))
+  for centre in pockets.env.pocket_centres:
+    assert np.sum(np.linalg.norm(grid - np.asarray(centre), axis=1) < pockets.env.pocket_radius) == 1
+
+
+@pytest.mark.parametrize("name", ["point_mass", "point_mass_corner", "point_mass_pockets"])
 def test_oracle_converges_and_beats_simple_controllers(name):
   family = make_family(name)
   psis = family.box.grid(2)

@@ -98,7 +98,7 @@ def test_same_seed_same_numbers(admrl_run):
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("family", "cheetah", r"family: unknown value 'cheetah'; allowed: \['ant_2d', 'ant_3d', 'half_cheetah_2d', 'half_cheetah_linear', 'hopper_2d', 'humanoid_3d', 'point_mass', 'point_mass_corner', 'walker_2d'\]"),
+    ("family", "cheetah", r"family: unknown value 'cheetah'; allowed: \['ant_2d', 'ant_3d', 'half_cheetah_2d', 'half_cheetah_linear', 'hopper_2d', 'humanoid_3d', 'point_mass', 'point_mass_corner', 'point_mass_pockets', 'walker_2d'\]"),
     ("method", "reptile", r"method: unknown value 'reptile'; allowed: \['admrl', 'gap_search', 'gauss', 'maml', 'multitask', 'pearl', 'plr', 'random_walk', 'unif'\]"),
     ("loop.iterations", 0, r"loop.iterations: must be a positive integer, got 0"),
     ("trpo.max_kl", -1.0, r"trpo.max_kl: must be a positive number, got -1.0"),

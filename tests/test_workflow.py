@@ -93,7 +93,7 @@ _TRAIN = ["-m", "experiments.train", "--config=tests/tiny_config.py", "--run_dir
 
 # (command line, the one stderr line); {workdir}: a folder of the case's own, never created
 BAD_INPUT = [
-    (_TRAIN + ["--config.family=cheetah"], "family: unknown value 'cheetah'; allowed: ['ant_2d', 'ant_3d', 'half_cheetah_2d', 'half_cheetah_linear', 'hopper_2d', 'humanoid_3d', 'point_mass', 'point_mass_corner', 'walker_2d']"),
+    (_TRAIN + ["--config.family=cheetah"], "family: unknown value 'cheetah'; allowed: ['ant_2d', 'ant_3d', 'half_cheetah_2d', 'half_cheetah_linear', 'hopper_2d', 'humanoid_3d', 'point_mass', 'point_mass_corner', 'point_mass_pockets', 'walker_2d']"),
     (_TRAIN + ["--config.method=reptile"], "method: unknown value 'reptile'; allowed: ['admrl', 'gap_search', 'gauss', 'maml', 'multitask', 'pearl', 'plr', 'random_walk', 'unif']"),
     (_TRAIN + ["--config.task.lo=(1.0, 1.0)", "--config.task.hi=(0.0, 2.0)"],
      "task.lo, task.hi: the box is empty or inverted; need lo < hi in every dimension, "

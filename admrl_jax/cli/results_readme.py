@@ -14,7 +14,8 @@ from admrl_jax import tables
 from admrl_jax.cli.results_table import FIELDS, NAMES, _floor, _interval, difference, load_runs, method_rows, ordered, paired, shared_v_star, t_half, verdict
 
 README_START, README_END = "<!-- results-at-a-glance:start -->", "<!-- results-at-a-glance:end -->"
-FAMILY_NAMES = {"point_mass": "PointMass2D", "point_mass_corner": "PointMass2D-Corner"}
+FAMILY_NAMES = {"point_mass": "PointMass2D", "point_mass_corner": "PointMass2D-Corner",
+                "point_mass_pockets": "PointMass2D-Pockets"}
 EVALUATORS = (("policy", "policy evaluator"), ("planner", "model planner"))
 REFERENCE = "unif"   # the README's paired tests: every method against MB-Unif
 

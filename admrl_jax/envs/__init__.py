@@ -4,12 +4,13 @@ from __future__ import annotations
 import functools
 
 from admrl_jax.envs import brax_tasks
-from admrl_jax.envs.point_mass import point_mass_corner_family, point_mass_family
+from admrl_jax.envs.point_mass import point_mass_corner_family, point_mass_family, point_mass_pockets_family
 from admrl_jax.tasks import TaskBox, TaskFamily
 
 FAMILIES = {
     "point_mass": point_mass_family,
     "point_mass_corner": point_mass_corner_family,
+    "point_mass_pockets": point_mass_pockets_family,
     "hopper_2d": brax_tasks.hopper_2d,
     "walker_2d": brax_tasks.walker_2d,
     "ant_2d": brax_tasks.ant_2d,
@@ -20,7 +21,7 @@ FAMILIES = {
 }
 # Physics backends each family can run on; the first is its default.
 BACKENDS = {name: brax_tasks.BRAX_BACKENDS for name in FAMILIES}
-ANALYTIC = ("point_mass", "point_mass_corner")   # pure-JAX families: one backend, no Brax
+ANALYTIC = ("point_mass", "point_mass_corner", "point_mass_pockets")   # pure-JAX families: one backend, no Brax
 for _name in ANALYTIC:
   BACKENDS[_name] = ("jax",)
 

@@ -134,3 +134,42 @@ def point_mass_corner_family(**env_overrides) -> TaskFamily:
       reward=tracking_reward((1.0, 1.0)),
       env=PointMassCornerEnv(**env_overrides),
   )
+
+
+@dataclasses.dataclass(frozen=True)
+class PointMassPocketsEnv(PointMassEnv):
+  """PointMass2D plus two separated pockets of velocity space where the thrust turns by up to
+  ``pocket_angle`` (-90 degrees), switched on smoothly at radius ``pocket_radius`` around each centre:
+
+      angle(v) = kappa |v| + pocket_angle * sum_i sigmoid((r - |v - c_i|) / width)
+
+  The held-out family of the issue "An adversary that covers the whole box", defined before any
+  candidate adversary ran on it: its hard regime is elsewhere than PointMass2D-Corner's, and in two
+  places, so an adversary that settles in one region leaves the other untrained. The centres are test
+  grid tasks away from the box's corners and its diagonal, (-4/3, 2/3) and (2/3, -4/3); each pocket
+  holds one of the 7 x 7 grid's tasks (its neighbours lie 2/3 away) and both hold 5 % of the box
+  [-2, 2]^2 (the corner's regime: 4 %); the straight paths from rest to some other targets cross them. As in the corner, the
+  regime turns the thrust without weakening it: every target stays reachable (checked in the tests).
+  """
+
+  pocket_angle: float = -1.5707963267948966
+  pocket_centres: tuple = ((-4.0 / 3.0, 2.0 / 3.0), (2.0 / 3.0, -4.0 / 3.0))
+  pocket_radius: float = 0.35
+  pocket_width: float = 0.04
+
+  def thrust_angle(self, v: jax.Array, speed: jax.Array) -> jax.Array:
+    centres = jnp.asarray(self.pocket_centres)
+    distance = jnp.sqrt(jnp.sum((v[None, :] - centres) ** 2, axis=1) + 1e-12)
+    inside = jnp.sum(jax.nn.sigmoid((self.pocket_radius - distance) / self.pocket_width))
+    return self.kappa * speed + self.pocket_angle * inside
+
+
+def point_mass_pockets_family(**env_overrides) -> TaskFamily:
+  """PointMass2D-Pockets: PointMass2D's tasks and reward, with the two pockets of
+  ``PointMassPocketsEnv`` in its dynamics."""
+  return TaskFamily(
+      name="point_mass_pockets",
+      box=TaskBox((-2.0, -2.0), (2.0, 2.0)),
+      reward=tracking_reward((1.0, 1.0)),
+      env=PointMassPocketsEnv(**env_overrides),
+  )
