@@ -14,11 +14,28 @@ Prints a markdown table (V*, the zero action's return on the same episodes -- th
 the MPC oracle's return if ``eval.mpc_samples`` > 0, and the learning curve's last checkpoints, at
 every corner and the centre, then the set's mean) and writes
 <out>/oracle_<family>.png (the curves, with MPC's returns as stars).
+
+In pieces (hours of V* spread over sessions, each finished piece committed):
+
+  python -m experiments.oracle_table --config=... --oracle=mpc --set=in_box --pieces=7 [--piece=next|all|status|<i>]
+                                    [--pieces_dir=docs/oracle_pieces] [--commit] [--ship]
+
+computes one cached reference (``--oracle``: eval.oracle, mpc where eval.mpc_samples > 0, floor where the
+floor runs) on one of the evaluation's sets (``--set``) in ``--pieces`` runs of whole task batches
+(``oracles.pieces``): ``--piece=next`` (default) the first piece not yet saved, ``all`` every one left,
+``<i>`` piece i, ``status`` none. A finished piece is skipped; one interrupted part-way is computed again.
+Each run prints the pieces done and to do and the exact command of the next; when every piece is saved it
+assembles the whole set's cache entry (what a whole-set computation would write, bit for bit: evaluation
+and this command then load it), and with ``--ship`` ships that table into the package. ``--commit``
+commits each piece as it finishes (and the shipped table). The pieces' folder is named by the whole set's
+cache key under ``--pieces_dir`` (docs/oracle_pieces: committed with the repository, so a piece survives a
+change of machine; runs/ does not).
 """
 import itertools
 import os
 import shlex
 import sys
+import types
 
 import jax
 import matplotlib
@@ -30,10 +47,14 @@ from absl import flags  # noqa: E402
 
 from admrl_jax import tables  # noqa: E402
 from admrl_jax.config import ConfigError, build, validate  # noqa: E402
-from admrl_jax.evaluation_protocol import EvaluationProtocol  # noqa: E402
-from admrl_jax.oracles import eval_stream  # noqa: E402
-from admrl_jax.cli.common import (DEFAULT_CONFIG_PATH, checked_folder, config_paths, define_config, fail,  # noqa: E402
-                                  run as run_main, start)
+from admrl_jax.evaluation_protocol import EvaluationProtocol, switched_on  # noqa: E402
+from admrl_jax.oracles import ORACLES, eval_stream  # noqa: E402
+from admrl_jax.oracles.cache import existing_entry, oracle_cache_path  # noqa: E402
+from admrl_jax.oracles.pieces import PieceSet, parse_piece  # noqa: E402
+from admrl_jax.oracles import shipped  # noqa: E402
+from admrl_jax.oracles.shipped import ship, shipped_file  # noqa: E402
+from admrl_jax.cli.common import (DEFAULT_CONFIG_PATH, checked_folder, commit, config_paths,  # noqa: E402
+                                  define_config, fail, run as run_main, start)
 
 _CONFIG = define_config()
 _TASKS = flags.DEFINE_enum("tasks", "grid", ["grid", "corners"], "the evaluation's in-box set, or corners and centre")
@@ -42,6 +63,19 @@ _SHIP = flags.DEFINE_bool("ship", False, "after computing the evaluation's test 
                           "copy their V* tables and, where the floor runs, the adaptation floor's into the package "
                           "(admrl_jax/oracles/v_star/, with index.json: budget, commit, command): a fresh clone "
                           "then evaluates this config without recomputing them")
+_PIECES = flags.DEFINE_integer("pieces", 0, "compute one V* table (--oracle on --set) in this many pieces, each "
+                                "saved under --pieces_dir as it finishes, then assembled into the whole set's cache "
+                                "entry (0: whole sets at once, as before)")
+_PIECE = flags.DEFINE_string("piece", "next", "with --pieces: which piece to compute: next (the first not saved), all "
+                             "(every one left), status (none) or an index in [0, pieces)")
+_SET = flags.DEFINE_enum("set", "in_box", ["in_box", "ood"], "with --pieces: the evaluation's test set")
+_ORACLE = flags.DEFINE_string("oracle", "", "with --pieces: the cached reference to compute: eval.oracle (default), "
+                              "mpc (eval.mpc_samples > 0) or floor (eval.floor on)")
+_PIECES_DIR = flags.DEFINE_string("pieces_dir", "docs/oracle_pieces", "with --pieces: the folder of the pieces "
+                                  "(one subfolder per set, oracle and budget; commit it)")
+_COMMIT = flags.DEFINE_bool("commit", False, "with --pieces: git-commit each piece as it finishes (and the table "
+                            "--ship ships)")
+_PIECE_FLAGS = ("piece", "set", "oracle", "pieces_dir", "commit")
 _MAX_CORNERS = 8
 
 
@@ -76,6 +110,8 @@ def main(argv):
   if _SHIP.value and (_TASKS.value != "grid" or not e.oracle_cache):
     fail("ship: ships the evaluation's own sets; needs --tasks=grid and eval.oracle_cache set")
   checked_folder("out", _OUT.value)
+  if _PIECES.value or any(flags.FLAGS[name].present for name in _PIECE_FLAGS):
+    return pieces_main(config)
   _, evaluator = build(config)
   protocol = EvaluationProtocol.from_config(config, evaluator)   # the evaluation's own oracles and test sets
   family = protocol.family
@@ -126,6 +162,144 @@ def main(argv):
   path = os.path.join(_OUT.value, f"oracle_{config.family}.png")
   fig.savefig(path, dpi=110)
   print(f"wrote {path}")
+
+
+def cached_names(config) -> list[str]:
+  """The cached references the config's evaluation computes, by name (``EvaluationProtocol``'s
+  ``cached_references``), found from the config alone: eval.oracle, mpc, floor."""
+  e = config.eval
+  names = [e.oracle] if ORACLES[e.oracle].cached else []
+  names += ["mpc"] if e.mpc_samples else []
+  names += ["floor"] if switched_on(e.floor, types.SimpleNamespace(name=config.family)) else []
+  return sorted(set(names))
+
+
+def _command(argv: list[str], drop: tuple[str, ...] = (), add: tuple[str, ...] = ()) -> str:
+  """This command line again, without the flags ``drop`` (and their values), with ``add``."""
+  prog = os.path.basename(argv[0])
+  if prog == "admrl-oracle-table":
+    head = [prog]
+  else:
+    python = os.path.relpath(sys.executable)
+    head = [python if not python.startswith("..") else sys.executable, "-m", "experiments.oracle_table"]
+  args, skip = [], False
+  for arg in argv[1:]:
+    name = arg.lstrip("-").split("=", 1)[0]
+    if skip:
+      skip = False
+      continue
+    if arg.startswith("-") and name.removeprefix("no") in drop:
+      skip = "=" not in arg and name not in ("commit", "nocommit")   # --piece VALUE: drop the value too
+      continue
+    args.append(arg)
+  return " ".join(head + [shlex.quote(a) for a in args + list(add)])
+
+
+def pieces_main(config) -> None:
+  """--pieces: one cached reference on one test set, piece by piece (``oracles.pieces``), then the whole
+  set's cache entry assembled from them, and shipped with --ship."""
+  e = config.eval
+  if _PIECES.value < 0:
+    fail(f"pieces: must be a non-negative integer (0: whole sets at once), got {_PIECES.value}")
+  if not _PIECES.value:
+    given = next(name for name in _PIECE_FLAGS if flags.FLAGS[name].present)
+    fail(f"{given}: only with --pieces=N (one set's V* in N pieces)")
+  if _TASKS.value != "grid":
+    fail("pieces: computes the evaluation's own sets; drop --tasks=corners")
+  if not e.oracle_cache:
+    fail("pieces: assembles the pieces into the oracle cache; needs eval.oracle_cache set")
+  try:
+    piece = parse_piece(_PIECE.value, _PIECES.value)
+  except ValueError as err:
+    fail(str(err))
+  allowed = cached_names(config)
+  name = _ORACLE.value or e.oracle
+  if name not in allowed:
+    fail(f"oracle: {name!r} is not computed (and cached) by this config's evaluation; allowed: {allowed} "
+         "(eval.oracle, mpc where eval.mpc_samples > 0, floor where eval.floor is on)")
+  checked_folder("pieces_dir", _PIECES_DIR.value)
+  if _SET.value == "ood" and not e.ood:
+    config.eval.ood = True   # the OOD set's tasks do not depend on the switch: only whether they are evaluated
+  _, evaluator = build(config)
+  protocol = EvaluationProtocol.from_config(config, evaluator)
+  ref = next(r for r in protocol.cached_references() if r.name == name)
+  psis = protocol.test_sets[_SET.value]
+  try:
+    pieces = PieceSet.of(ref, protocol.family, psis, protocol.eval_key, _SET.value, _PIECES.value, _PIECES_DIR.value,
+                         e.oracle_cache)
+  except ValueError as err:
+    fail(str(err))
+  config_path = (config_paths(sys.argv) or [os.path.relpath(DEFAULT_CONFIG_PATH)])[0]
+  budget = ", ".join(f"{k} {v}" for k, v in ref.budget.items() if k != "kind" and len(str(v)) <= 40)  # no agent repr
+  print(f"{config.family}, {_SET.value} set, {ref.label} ({budget}): {pieces.describe_batches()}, cut into "
+        f"{pieces.pieces} piece{'s' if pieces.pieces > 1 else ''} in {pieces.folder}")
+  found = existing_entry(pieces.cache_path, e.oracle_cache)
+  if found is None and piece != "status":
+    todo = {"next": pieces.todo()[:1], "all": pieces.todo()}.get(piece, [piece])
+    plan = pieces.write_plan({"config": config_path, "command": _command(sys.argv, drop=("piece", "commit"))})
+    for i in todo:
+      if os.path.exists(pieces.path(i)):
+        print(f"piece {i} of {pieces.pieces}: saved already ({pieces.path(i)}); skipped")
+        continue
+      items = pieces.items_of(i)
+      path, seconds = pieces.compute(i, desc=f"{ref.label.removeprefix('the ')} V* ({_SET.value}, piece {i} of "
+                                             f"{pieces.pieces}: items {items[0]}-{items[-1]})")
+      print(f"piece {i} of {pieces.pieces} (items {items[0]}-{items[-1]} of {pieces.n_items}) computed in "
+            f"{seconds:.0f} s: {path}")
+      if _COMMIT.value:
+        commit([path, plan], f"V* in pieces: {config.family} {_SET.value} {ref.name}, piece {i} of {pieces.pieces} "
+                             f"({items.size} items, {seconds:.0f} s)")
+  done, todo = pieces.done(), pieces.todo()
+  if found is None:
+    print(f"pieces done {len(done)} of {pieces.pieces}: {done} ({pieces.seconds():.0f} s of compute); "
+          f"to do {len(todo)}: {todo}")
+    if todo:
+      print("next: " + _command(sys.argv, drop=("piece",), add=(f"--piece={todo[0]}",)))
+      return
+    found = pieces.write_entry()
+    print(f"assembled the whole set's cache entry {found} from the {pieces.pieces} pieces: evaluation and a whole-set "
+          "computation now load it")
+  else:
+    print(f"the whole set's entry exists: {found}; nothing to compute")
+  if not _SHIP.value:
+    if not shipped_file(pieces.cache_path):
+      print("ship it: " + _command(sys.argv, drop=("piece", "commit"), add=("--piece=status", "--ship")))
+    return
+  if shipped_file(pieces.cache_path):
+    print(f"shipped already as {shipped_file(pieces.cache_path)}")
+    return
+  dest = _ship_assembled(protocol, ref, psis, pieces, config_path)
+  print(f"shipped {dest}")
+  if _COMMIT.value:
+    commit([dest, shipped.INDEX], f"V* shipped: {config.family} {_SET.value} {ref.name} ({psis.shape[0]} tasks, "
+                                  f"assembled from {pieces.pieces} pieces)")
+
+
+def _ship_assembled(protocol, ref, psis, pieces, config_path: str) -> str:
+  """Ship the whole set's entry of ``ref`` (``oracles.shipped.ship``) with ship_tables' record; its wins
+  count against the candidates on hand (the other cached references found shipped or cached, and the zero
+  action, computed: cheap), named in ``wins_among``."""
+  g, cache_dir, family, key = psis.shape[0], protocol.cache_dir, protocol.family, protocol.eval_key
+  mean = lambda v: np.asarray(v).reshape(-1, g).mean(axis=0)
+  with np.load(existing_entry(pieces.cache_path, cache_dir)) as data:
+    values = {ref.name: mean(data["v_star"])}
+  for other in protocol.cached_references():
+    path = existing_entry(oracle_cache_path(family, psis, key, other.budget, cache_dir), cache_dir)
+    if other is not ref and path:
+      with np.load(path) as data:
+        values[other.name] = mean(data["v_star"])
+  for other in protocol.oracles:
+    if not other.cached:
+      values[other.name] = mean(other(family, psis, key)[0])
+  v, best = values[ref.name], np.max(np.stack(list(values.values())), axis=0)
+  complete = len(pieces.done()) == pieces.pieces
+  return ship(pieces.cache_path, {
+      "family": protocol.family_name, "set": pieces.set_name, "oracle": ref.name, "budget": ref.budget, "tasks": g,
+      "config": config_path, "command": _command(sys.argv, drop=("piece", "commit")),
+      "computed_in_s": round(pieces.seconds(), 1) if complete else None,
+      "pieces": pieces.pieces if complete else None, "pieces_folder": pieces.folder if complete else None,
+      "wins": int(np.sum(v >= best)), "wins_among": sorted(values), "v_mean": float(v.mean()),
+      "v_min": float(v.min())})
 
 
 def run():

@@ -27,6 +27,15 @@ def oracle_cache_path(family, psis: jax.Array, key: jax.Array, budget: dict, cac
   return os.path.join(cache_dir, f"{family.name}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.npz")
 
 
+def existing_entry(path: str, cache_dir: str | None) -> str | None:
+  """Where the entry of cache path ``path`` is found: the package's shipped table first, then the cache
+  folder (None or "": none); None if neither holds it."""
+  for found in (shipped_file(path), path if cache_dir else None):
+    if found and os.path.exists(found):
+      return found
+  return None
+
+
 def cached_oracle(oracle, family, psis: jax.Array, key: jax.Array, cache_dir: str | None, desc: str | None = None):
   """``oracle(family, psis, key) -> (v [G] or [S, G], curve)`` behind the shipped tables and the on-disk
   cache, keyed by ``oracle.budget`` (``oracle_cache_path``) -> (v, curve, hit). A table shipped with the
@@ -37,15 +46,22 @@ def cached_oracle(oracle, family, psis: jax.Array, key: jax.Array, cache_dir: st
     cache_dir = None
   else:
     path = oracle_cache_path(family, psis, key, oracle.budget, cache_dir or "")
-    for found in (shipped_file(path), path if cache_dir else None):
-      if found and os.path.exists(found):
-        with np.load(found) as data:
-          return data["v_star"], data["curve"], True
+    found = existing_entry(path, cache_dir)
+    if found:
+      with np.load(found) as data:
+        return data["v_star"], data["curve"], True
   v_star, curve = oracle(family, psis, key, desc=desc)
   v_star, curve = np.asarray(v_star), np.asarray(curve)
   if cache_dir:
-    os.makedirs(cache_dir, exist_ok=True)
-    tmp = path + f".tmp{os.getpid()}.npz"
-    np.savez(tmp, v_star=v_star, curve=curve, psi=np.asarray(psis))
-    os.replace(tmp, path)  # atomic: concurrent runs never read a half-written file
+    write_entry(path, v_star, curve, psis)
   return v_star, curve, False
+
+
+def write_entry(path: str, v_star, curve, psis) -> None:
+  """A cache entry: v_star, curve and the task set psi in one .npz at ``path`` (``oracle_cache_path``),
+  written atomically, so concurrent runs never read a half-written file. ``cached_oracle`` writes its
+  computations so, and ``oracles.pieces`` the whole set it assembled from pieces."""
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  tmp = path + f".tmp{os.getpid()}.npz"
+  np.savez(tmp, v_star=np.asarray(v_star), curve=np.asarray(curve), psi=np.asarray(psis))
+  os.replace(tmp, path)
