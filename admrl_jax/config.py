@@ -15,7 +15,7 @@ from admrl_jax.envs import make_family
 from admrl_jax.evaluation import Evaluator
 from admrl_jax.methods import REGISTRY as METHODS, make_method
 from admrl_jax.meta_rl import MetaRLLoop
-from admrl_jax.minimax import OuterLoop
+from admrl_jax.minimax import OuterLoop, episode_counts
 from admrl_jax.oracles import policy, trajectory
 from admrl_jax.schema import ConfigError, check_fields, typed  # noqa: F401  (ConfigError: re-exported)
 from admrl_jax.task_gradient import SolverConfig, TaskGradientEstimator
@@ -68,6 +68,7 @@ def validate(config) -> None:
       task_proposal(typed(config), family.box)
     except ValueError as err:
       raise ConfigError(str(err)) from None
+    episode_counts(config.loop.real_episodes, config.loop.slbo_stages, config.task_gradient.p_episodes)
   if config.eval.oracle == "mpc" and not config.eval.mpc_samples:
     raise ConfigError("eval.oracle: 'mpc' needs candidate plans, eval.mpc_samples > 0")
   steps = {"trajectory": trajectory.CURVE_EVERY, "policy": policy.CURVE_EVERY}
@@ -118,7 +119,9 @@ def build(config, mesh=None) -> tuple[OuterLoop | MetaRLLoop, Evaluator]:
   solver = SolverConfig(method=g.solver, rhs=g.rhs, damping=g.damping, iters=g.cg_iters,
                         damping_scale=g.damping_scale)
   estimator = TaskGradientEstimator(agent=agent, family=family, model=model, rollouts=lp.gradient_rollouts,
-                                    solver=solver, hessian=g.hessian, advantage=g.advantage)
+                                    solver=solver, hessian=g.hessian, advantage=g.advantage,
+                                    p_baseline=g.p_baseline, p_control_variate=g.p_control_variate,
+                                    p_episodes=g.p_episodes, common_random_numbers=g.common_random_numbers)
   evaluator = Evaluator(learner=learner, adapt_updates=e.adapt_updates, n_episodes=e.episodes,
                         few_shot_rounds=e.few_shot_rounds, few_shot_share=e.few_shot_share)
   if is_model_free(c.method):

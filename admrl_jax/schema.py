@@ -206,6 +206,19 @@ class TaskGradient:
   damping: float = _field(0.1, "lambda of the damped system (see damping_scale; traced)", positive)
   cg_iters: int = _field(20, "CG iterations (reference: 200); at the relative damping CG reaches float32's "
                          "floor by 20 (docs/benchmarks.md, figure 3)", positive_int)
+  p_baseline: str = _field("value", "baseline of p's score-function estimate (p = grad_theta V on theta_hat's real "
+                           "episodes): value (the learner's value net) | value_loo (plus, per time step, the mean of "
+                           "the other episodes' advantages: leave-one-out, unbiased) | loo (that leave-one-out mean of "
+                           "the returns-to-go alone)", one_of(_names("admrl_jax.task_gradient", "P_BASELINES")))
+  p_control_variate: str = _field("none", "none | model: p minus the same estimate on theta_hat's real episodes "
+                                  "replayed on the model (their starts and action noise) plus grad Vhat (unbiased)",
+                                  one_of(_names("admrl_jax.task_gradient", "P_CONTROL_VARIATES")))
+  p_episodes: int = _field(0, "real episodes of theta_hat per task (stage 0's collection: p and dV/dpsi at "
+                           "theta_hat); the later collections (SLBO stages 1.. and theta*'s batch) give them up "
+                           "equally, so the iteration's (loop.slbo_stages + 1) x loop.real_episodes stay",
+                           non_negative_int("loop.real_episodes"))
+  common_random_numbers: bool = _field(False, "theta*'s real batch reuses the start states and action-noise keys of "
+                                       "theta_hat's (stage 0's) first episodes", boolean)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,7 +24,7 @@ from jax.flatten_util import ravel_pytree
 
 from admrl_jax.dynamics import DynamicsModel, ModelState
 from admrl_jax.linear_solve import CGResult, conjugate_gradient
-from admrl_jax.rollout import model_rollouts
+from admrl_jax.rollout import episode_scan, model_rollouts, model_step_fn
 from admrl_jax.tasks import TaskFamily
 from admrl_jax.trpo import TRPO, AgentState
 from admrl_jax.types import Transition, alive_mask
@@ -34,6 +34,8 @@ RHS_FORMS = ("adjoint", "columns")
 DAMPING_SCALES = ("relative", "absolute")
 HESSIANS = ("pathwise", "exact", "lvc")
 ADVANTAGES = ("return", "gae")
+P_BASELINES = ("value", "value_loo", "loo")
+P_CONTROL_VARIATES = ("none", "model")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +83,17 @@ class GradientInfo:
   envelope_star: jax.Array
   envelope_hat: jax.Array
   implicit_term: jax.Array
+
+
+def leave_one_out_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
+  """x, mask [N, T] -> [N, T]: at each step t, the mean of x over the other episodes j != i alive at t
+  (0 where no other is). As a baseline of episode i's score term at t it is independent of episode i,
+  so E[g_it b_it] = E[b_it] E[g_it] = 0: unbiased, unlike the batch mean that includes episode i
+  (bias O(1/N))."""
+  total = jnp.sum(mask * x, axis=0)
+  count = jnp.sum(mask, axis=0)
+  others = count - mask
+  return jnp.where(others > 0, (total - mask * x) / jnp.maximum(others, 1.0), 0.0)
 
 
 def hessian_norm(hvp: Callable, n: int, iters: int, dtype) -> jax.Array:
@@ -186,6 +199,15 @@ class TaskGradientEstimator:
   baseline (GAE lambda = 1, the horizon's end treated as the end: the finite-horizon objective the
   envelope terms differentiate), unbiased for J; "gae" is the reference's GAE(gamma, lambda) with a
   bootstrap at the horizon, whose psi-derivative is truncated to about 1 / (1 - gamma lambda) steps.
+
+  p's variance (docs/results.md, "Gradient quality": p's noise sets the gradient's direction). Each
+  option is unbiased and off by default (the default is bitwise the estimator as it was):
+  ``p_baseline`` "value_loo" / "loo" add a leave-one-out per-time-step baseline (the value net, fitted
+  on the model with a bootstrap at the horizon, does not know the time left in the finite-horizon
+  return-to-go, so A_t carries an offset that grows towards the horizon; the other episodes' mean at the
+  same t removes it); ``p_control_variate`` "model" subtracts the same estimator on a model replay of
+  the real episodes' own randomness and adds grad Vhat back (``p_estimate``); ``p_episodes`` and
+  ``common_random_numbers`` shape the real batches the outer loop collects (``minimax.OuterLoop``).
   """
 
   agent: TRPO
@@ -195,27 +217,87 @@ class TaskGradientEstimator:
   solver: SolverConfig = SolverConfig()
   hessian: str = "pathwise"
   advantage: str = "return"
+  p_baseline: str = "value"          # the baseline of p's score-function estimate (``weights``)
+  p_control_variate: str = "none"    # "model": p - p~(model replay of the real noise) + grad Vhat (``p_estimate``)
+  # What the estimator asks of the outer loop's real batches (read by ``minimax.OuterLoop``):
+  p_episodes: int = 0                # theta_hat's real episodes (stage 0's collection); 0: loop.real_episodes
+  common_random_numbers: bool = False  # theta*'s batch reuses theta_hat's start states and action-noise keys
 
   def __post_init__(self):
-    for field, value, allowed in (("hessian", self.hessian, HESSIANS), ("advantage", self.advantage, ADVANTAGES)):
+    for field, value, allowed in (("hessian", self.hessian, HESSIANS), ("advantage", self.advantage, ADVANTAGES),
+                                  ("p_baseline", self.p_baseline, P_BASELINES),
+                                  ("p_control_variate", self.p_control_variate, P_CONTROL_VARIATES)):
       if value not in allowed:
         raise ValueError(f"task_gradient.{field}: unknown value {value!r}; allowed: {list(allowed)}")
 
-  def weights(self, value_params, traj: Transition, psi: jax.Array) -> jax.Array:
+  def weights(self, value_params, traj: Transition, psi: jax.Array, baseline: str = "value") -> jax.Array:
     """w_i = gamma^t mask_t A_t(psi) / N for every step of traj (leaves [N, T, ...]): [N * T].
 
     A is computed from the rewards recomputed from (c, f) at psi, differentiable in psi, with the
-    value net held fixed; advantages are not normalised.
+    value net held fixed; advantages are not normalised. baseline: "value" subtracts the value net
+    V(s_t) (the learner's, fitted on the model); "value_loo" subtracts besides, from each episode's
+    A_t, the mean of the other episodes' A_t at the same step t (``leave_one_out_mean``); "loo"
+    subtracts from the return-to-go only that leave-one-out mean of the other episodes' returns-to-go.
     """
     rewards = self.family.reward(traj.c, traj.f, psi)
     value_params = jax.lax.stop_gradient(value_params)
+    if baseline == "loo":   # no value net: A_t is the return-to-go itself (a zero value function)
+      value_params = jax.tree.map(jnp.zeros_like, value_params)
     if self.advantage == "gae":
       adv, _ = self.agent.advantages(value_params, traj, rewards)
     else:
       ends = traj.replace(done=traj.done.at[..., -1].set(1.0))   # no bootstrap past the horizon
       adv, _ = dataclasses.replace(self.agent, lam=1.0).advantages(value_params, ends, rewards)
+    if baseline != "value":
+      adv = adv - leave_one_out_mean(adv, alive_mask(traj.done))
     discount = self.agent.gamma ** jnp.arange(traj.c.shape[-1])
     return (discount * alive_mask(traj.done) * adv).reshape(-1) / traj.c.shape[0]
+
+  def p_score_function(self, hat: AgentState, unravel, flat: jax.Array, traj: Transition, psi: jax.Array):
+    """The score-function estimate of grad_theta V at theta_hat from the episodes traj of theta_hat
+    (real, or replayed on the model): sum_i w_i grad log pi(a_i|s_i) with ``p_baseline``'s weights [n]."""
+    w = self.weights(hat.value, traj, psi, self.p_baseline)
+    return jax.vjp(self.log_probs(unravel, traj), flat)[1](w)[0]
+
+  def model_replay(self, model_state: ModelState, policy, real: Transition) -> Transition:
+    """theta_hat's real episodes (leaves [N, T, ...]) replayed on the model with their own randomness:
+    the same start observations and the same standard-normal action noise eps_t = (a_t - mu(s_t)) /
+    sigma, recovered from the stored (unclipped) actions, so each model action is mu(s~_t) + sigma eps_t
+    at the model's own state s~_t. Marginally these are ordinary on-policy model episodes (the noise is
+    i.i.d. N(0, 1) and independent of the start); they are correlated with the real ones, which is what
+    the control variate uses. Treated as data (no gradient flows through them)."""
+    policy = jax.lax.stop_gradient(policy)
+    mean, log_std = self.agent.policy_net.apply(policy, real.obs)
+    eps = jax.lax.stop_gradient((real.action - mean) * jnp.exp(-log_std))       # [N, T, da]
+    step = model_step_fn(self.model, model_state, self.family.env)
+
+    def control(state, obs, carry, e):
+      mu, ls = self.agent.policy_net.apply(policy, obs)
+      return mu + jnp.exp(ls) * e, carry, None
+
+    one = lambda obs0, e: episode_scan(step, lambda s: s, control, obs0, e).traj
+    return jax.lax.stop_gradient(jax.vmap(one)(real.obs[:, 0], eps))
+
+  def p_estimate(self, hat: AgentState, psi: jax.Array, model_state: ModelState, real_hat: Transition,
+                 grad_vhat: jax.Array | None = None) -> jax.Array:
+    """p = grad_theta V_psi(theta_hat) on the real system [n].
+
+    p_control_variate "none": the score-function estimate on theta_hat's real episodes. "model":
+        p = p~(real episodes) - p~(the same episodes replayed on the model) + grad Vhat,
+    with p~ the same score-function estimator (same baseline) and ``grad_vhat`` an estimate of the
+    gradient of the model's return at theta_hat from virtual rollouts of its own (``inner_gradient``:
+    pathwise or score function, unbiased either way; ``terms`` draws them apart from H's and J's, so p
+    stays independent of H and J as it is without the option). The replay is an ordinary model sample,
+    so E p~(replay) = grad Vhat and p stays unbiased; what the real and replayed episodes share (starts,
+    action noise: the log-std scores (eps^2 - 1) are identical, the mean's nearly so where the model is
+    right) cancels, so what remains is the real-minus-model part of p plus grad Vhat's own small noise.
+    """
+    flat, unravel = ravel_pytree(hat.policy)
+    p = self.p_score_function(hat, unravel, flat, real_hat, psi)
+    if self.p_control_variate == "model":
+      replay = self.model_replay(model_state, hat.policy, real_hat)
+      p = p - self.p_score_function(hat, unravel, flat, replay, psi) + grad_vhat
+    return p
 
   def log_probs(self, unravel, traj: Transition):
     """flat theta [n] -> log pi(a_i|s_i) [N * T]."""
@@ -268,7 +350,12 @@ class TaskGradientEstimator:
     else:
       inner_grad = model_vjp(w_model)[0]
       hvp = score_function_hvp(flat, logp_model, w_model, model_traj.c.shape[-1], self.hessian == "exact")
-    p = jax.vjp(self.log_probs(unravel, real_hat), flat)[1](self.weights(hat.value, real_hat, psi))[0]
+    if self.p_baseline == "value" and self.p_control_variate == "none":   # the default, as it always was
+      p = jax.vjp(self.log_probs(unravel, real_hat), flat)[1](self.weights(hat.value, real_hat, psi))[0]
+    else:   # the control variate's grad Vhat from virtual rollouts of its own, independent of H's and J's
+      grad_vhat = (self.inner_gradient(hat, psi, model_state, jax.random.fold_in(key, 1))
+                   if self.p_control_variate == "model" else None)
+      p = self.p_estimate(hat, psi, model_state, real_hat, grad_vhat)
     return jac, hvp, p, inner_grad
 
   def __call__(self, hat: AgentState, psi: jax.Array, model_state: ModelState, key: jax.Array,

@@ -110,6 +110,8 @@ def test_same_seed_same_numbers(admrl_run):
     ("eval.mpc_samples", -8, r"eval.mpc_samples: must be a non-negative integer \(0: off\), got -8"),
     ("eval.mpc_sigma", 0.0, r"eval.mpc_sigma: must be a positive number, got 0.0"),
     ("devices", 3, r"devices: must divide loop.num_tasks=2 \(tasks are split over devices\), got 3"),
+    ("task_gradient.p_episodes", 5, r"task_gradient.p_episodes: the iteration's 6 real episodes per task .*allowed: "
+                                    r"\[2, 4\], got 5"),
     ("adversary.restart_from", "replay_top", r"adversary.restart_from: 'replay_top' is where stalled adversaries "
                                              r"restart; it needs adversary.restart_patience > 0, got 0"),
 ])
