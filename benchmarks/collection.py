@@ -19,6 +19,23 @@ from benchmarks.common import figure_main, interleaved_seconds, median_ratio
 GOAL = 0.95
 
 
+def brax_acting(env, act, batch: int):
+  """key -> next observations [T, batch, ds] of ``batch`` episodes of the policy ``act`` by brax's own
+  rollout utility (``acting.generate_unroll`` on the VmapWrapper'd env): the reference for collection."""
+  brax_env = VmapWrapper(env.brax_env)
+
+  def brax_policy(obs, key):
+    return jnp.clip(jax.vmap(act)(obs, jax.random.split(key, obs.shape[0])), -1.0, 1.0), {}
+
+  def theirs(key):
+    k_reset, k_roll = jax.random.split(key)
+    state = brax_env.reset(jax.random.split(k_reset, batch))
+    _, data = acting.generate_unroll(brax_env, state, brax_policy, k_roll, env.horizon)
+    return data.next_observation
+
+  return theirs
+
+
 def measure(quick: bool = False) -> dict:
   cases = [("hopper_2d", "positional")] if quick else [("hopper_2d", "positional"), ("ant_2d", "mjx")]
   batch = 16 if quick else 64
@@ -29,20 +46,9 @@ def measure(quick: bool = False) -> dict:
     policy = agent.init(jax.random.key(0)).policy
     act = agent.act_fn(policy)
     ours = jax.jit(lambda k: real_rollouts(env, act, k, batch).next_obs)
-
-    brax_env = VmapWrapper(env.brax_env)
-
-    def brax_policy(obs, key):
-      return jnp.clip(jax.vmap(act)(obs, jax.random.split(key, obs.shape[0])), -1.0, 1.0), {}
-
-    def theirs(key):
-      k_reset, k_roll = jax.random.split(key)
-      state = brax_env.reset(jax.random.split(k_reset, batch))
-      _, data = acting.generate_unroll(brax_env, state, brax_policy, k_roll, env.horizon)
-      return data.next_observation
-
     steps = batch * env.horizon
-    t = interleaved_seconds({"ours": (ours, (jax.random.key(1),)), "brax": (jax.jit(theirs), (jax.random.key(1),))})
+    t = interleaved_seconds({"ours": (ours, (jax.random.key(1),)),
+                             "brax": (jax.jit(brax_acting(env, act, batch)), (jax.random.key(1),))})
     rows.append({"family": name, "backend": backend, "batch": batch, "horizon": env.horizon,
                  "ours_steps_per_s": steps / statistics.median(t["ours"]),
                  "brax_steps_per_s": steps / statistics.median(t["brax"]), "ratio": median_ratio(t["brax"], t["ours"])})

@@ -20,11 +20,11 @@ def median_seconds(fn, *args, repeats: int = REPEATS) -> float:
   return statistics.median(interleaved_seconds({"f": (fn, args)}, repeats)["f"])
 
 
-def interleaved_seconds(calls: dict, repeats: int = REPEATS) -> dict:
-  """Wall times of several calls {name: (fn, args)}, each warmed up once, then timed in turn within
-  each of ``repeats`` rounds, so a ratio of two of them taken round by round sees the same machine
-  load: -> {name: [seconds per round]}."""
-  for fn, args in calls.values():
+def interleaved_seconds(calls: dict, repeats: int = REPEATS, warm_up: bool = True) -> dict:
+  """Wall times of several calls {name: (fn, args)}, each warmed up once (``warm_up=False``: the caller
+  has run each already), then timed in turn within each of ``repeats`` rounds, so a ratio of two of them
+  taken round by round sees the same machine load: -> {name: [seconds per round]}."""
+  for fn, args in calls.values() if warm_up else ():
     jax.block_until_ready(fn(*args))
   times = {name: [] for name in calls}
   for _ in range(repeats):
@@ -93,10 +93,11 @@ def outer_iteration_flops(loop) -> dict:
       "model_rollouts": updates * virtual * (f["model"] + f["policy"]),
       "policy_updates": updates * trpo_update_flops(loop, virtual),
   }
-  if loop.method == "admrl":   # theta_hat's virtual batch, then H products: two per normal-CG step (one for
-    # "direct"), one for the right-hand side and power_iters + 1 for ||H||; each a linearised JVP of a
-    # gradient: ~5 passes of what H differentiates (model + policy through the rollout for "pathwise",
-    # the policy alone for the score-function forms, ~8 with their score terms)
+  if getattr(loop.method, "uses_task_gradient", False):   # theta_hat's virtual batch, then H products:
+    # two per normal-CG step (one for "direct"), one for the right-hand side and power_iters + 1 for
+    # ||H||; each a linearised JVP of a gradient: ~5 passes of what H differentiates (model + policy
+    # through the rollout for "pathwise", the policy alone for the score-function forms, ~8 with their
+    # score terms)
     estimator = loop.estimator
     solver = estimator.solver
     n_grad = estimator.rollouts * T

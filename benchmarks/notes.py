@@ -61,6 +61,74 @@ CPU the goal is below the floor for K = 16.
 One compilation for the whole run is the design: tasks are traced arguments, and every shape is fixed
 by the config.
 """,
+    "hopper_phases": """
+**The machine was shared.** The run (2026-12-05 21:08-21:26 UTC) had a PointMass study and test and
+gradient-quality runs on the same 2 cores throughout (1-minute load average 3.3-5.1; `uptime` 4.60 before,
+4.23 after, 5-minute). The matmul ran at 115 GFLOP/s in these rounds against 345 GFLOP/s on the idle
+machine the same day (20:07 UTC, load 0.1), while the step's small operations slowed far less (the TRPO
+update on the model: 0.072 s in one idle measurement, 0.084 s here), so every FLOP-floor ratio above is
+compressed by the load (idle, the update on the model sat near 10x its floor, not 4x); the shares, and the
+variants against the shipped update timed in the same rounds, are the reading that carries over. Re-run on
+an idle machine: `.venv/bin/python -m benchmarks.run --only=hopper_phases` (18 min here).
+
+**Where the time goes.** The 200 TRPO updates on the model are 78 % of the outer step, the task gradient
+11 %, the 20 model fits 9 %, real collection 2 % (at brax's own acting rate: 1.10). The phases sum to the
+whole step (101 %): the step's glue (normalisers, buffer writes, the scans' carries) costs nothing
+measurable, and the buffer of 100 iterations changes nothing (22.5 against 21.6 s, within the rounds'
+spread of about 10 %; one model fit 0.100 s with either buffer; a checkpoint 0.09 s). Compile: 88-101 s
+for the step, 16-35 s of start-up (`loop.init` runs its random-action episodes eagerly), 40 s for the policy
+evaluator's program and 67 s for the floor's.
+
+**Where the distance from the floor lies.** Not in the model's products: the model rollouts sit at 2.3x
+their floor (2.1x with the action zero, so the 32-wide policy inside the scan costs about 13 % of a
+rollout), and the model fit at 2.5x. It lies in the TRPO update itself (6.6x): its conjugate gradients
+(48 % of the update, 8.7x), its line search (20 %, 7.9x) and its value fit (32 %, 11.8x); each share is the
+update less one variant, so they carry the rounds' noise (they sum to 100 %, where GAE, the surrogate's
+gradient and the old policy took 13 % in a separate measurement). Two causes, measured: (1) the policy's layers are thin (widths 11 -> 32 -> 32 -> 3): alone, at the update's 6400
+samples, its forward and its forward + backward run at 3.1-3.2x their floor. Each product reads and writes
+a [6400, 32] activation for 32 multiply-adds per element: the arithmetic intensity is set by the width, not
+the batch, so more rows (K tasks, seeds: figures 5 and 7) cannot raise it; at 64,000 rows it falls further
+as the activations leave the cache (a 32 x 32 tanh layer: 0.50 of the matmul rate at 6400 rows, 0.34 at
+64,000, measured separately). (2) work the floor does not count: the elementwise operations around those
+products (tanh and its derivative, the Gaussian log-densities and KLs, the masks, the gradients'
+accumulation and transposition copies; a `jax.profiler` trace of the update shows the add and copy fusions
+of the Fisher products' backward pass taking as long as their dot products), two sort-based permutations of
+6400 indices per update for the value fit's minibatches (6.1 ms of the update's 119 ms: XLA's CPU sort),
+and line-search candidates that are computed and thrown away: the first candidate was accepted in every
+update measured, so 9 of the 10 vmapped candidates are waste. (Timed as programs of their own the update's
+parts cost more than inside the step's fused program: the update alone 0.119 s, the rollouts and update
+together 0.084 s, so the shares, not the sums, are the reading.)
+
+**What would close it.** Measured on one round's 10 updates (`benchmarks/trpo_variants.py`; the project's
+`trpo.py` is unchanged): a line search that stops at the first acceptable candidate (`lax.while_loop`) takes
+0.90x the time and gives the same policy bit for bit; the Fisher product in Gauss-Newton form (one JVP and
+one VJP through the policy per CG step, exact at the update's point) 0.95x, equal after one update to
+1.3e-6 of the step; both 0.79x. The Gauss-Newton policies drift apart over 10 updates (0.50 of their
+displacement) the way any rounding-sized change does: in a separate run with the same code (a model fitted
+1000 steps on the first random episodes), the shipped update from a start nudged by 1e-7 of its first step
+landed 1.5e-5 away after one update and 0.12 after 10, the Gauss-Newton update 1.2e-6 and 0.09 (the
+figure's next run prints this control under the table). So it changes every run's numbers, and the shipped
+floor tables, without changing anything in distribution; the sequential search does not. A cheaper shuffle for
+the value fit would save up to 5 % of the update but changes the random stream (the same caveat). The
+thin-layer ceiling stays on this CPU (about 3x): an accelerator, or fewer and wider layers.
+
+**A 100-iteration config within 25 minutes.** At this config N = 100 takes 39 min under this load, and about
+31 min plus compile idle (idle per-call times of the same day, 3 calls each: TRPO update on the model
+0.072 s, model fit 0.068 s, collection 0.125 s; with this run's task gradient about 18.5 s per iteration):
+the knobs are needed either way. Measured costs per iteration (this load): halving `trpo.model_rollouts`
+(32 -> 16) saves 8.0 s (the update on the model 0.084 -> 0.044 s); one round fewer 0.94 s; one TRPO update
+fewer per round 1.7 s (0.87 s at 16 rollouts); halving `model.fit_steps` 1.0 s; `checkpoint.every` nothing
+worth having (0.08 s). From the N = 100 step's 22.5 s, with 1.7 min of compile and start-up, at this load:
+`model_rollouts = 16` alone: 14.5 s per iteration, 25.9 min (misses by a minute); `model_rollouts = 16` and
+`updates_per_round = 8`: 12.7 s, 22.9 min; `model_rollouts = 16` and 16 rounds (8 warm-up, 2 stages of 4):
+12.3 s, 22.3 min; 32 rollouts and 12 rounds (6 warm-up, 2 stages of 3): 15.0 s, 26.7 min (misses). Idle,
+each is faster (the first about 12 s per iteration, scaling the idle 18.5 s by the measured saving). Each
+keeps the 4,800 real steps per iteration; what each costs in the gap is not measured here.
+`model_rollouts` also sets the evaluator's (and the floor's) episodes per update, so it halves their cost and
+changes the floor's cache key. The evaluators: the policy evaluator 4.3 s per task, 96 task slots for the
+73 tasks of the grid and the OOD set at a task batch of 16 (each set padded to whole batches): 7 min a run;
+the floor 16 s per task, 26 min a run: it must be shipped, not computed, for a 40-minute whole run.
+""",
     "seeds": """
 Missed on this CPU. The five-seed step takes 5.4 x the one-seed step: batching the seeds' products
 recovered none of the one-seed step's distance from its FLOP floor (6.7 x; the five-seed step sits at

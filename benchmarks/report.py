@@ -115,6 +115,96 @@ def _seeds(r):
                      _g(x["ratio_to_floor"])] for x in r["rows"]]))
 
 
+def _hopper_phases(r):
+  c, steps = r["config"], r["steps"]
+  rate = _g(r["matmul_flops_per_s"] / 1e9)
+  out = (f"One outer iteration of `hopper_2d_cpu` (K = {c['num_tasks']}; {c['rounds']} rounds: {c['warmup_rounds']} "
+         f"warm-up + {c['slbo_stages']} stages x {c['stage_rounds']}, each a fit of the {tuple(c['model_hidden'])} model "
+         f"({c['fit_steps']} Adam steps) and {c['trpo_updates']} TRPO updates on {c['model_rollouts']} virtual episodes "
+         f"of T = {c['horizon']}; {c['real_episodes']} real episodes per collection), each phase jitted alone on the "
+         f"state after one iteration. Floors: dense-layer FLOPs at the matmul rate measured in the same rounds "
+         f"(about {rate} GFLOP/s).\n\n")
+  rows = []
+  for x in r["phases"]:
+    if not x["calls"]:
+      continue
+    rows.append([x["name"], _g(x["seconds"]), x["calls"], _g(x["calls"] * x["seconds"]),
+                 f"{100 * x['calls'] * x['seconds'] / r['iteration_seconds']:.0f}%", f"{x['compile_seconds']:.1f}",
+                 _g(x["floor_seconds"]) if x.get("flops") else "-", _g(x["ratio"]) if x.get("flops") else "-"])
+  rows.append(["sum of the phases", "", "", _g(r["accounted_seconds"]),
+               f"{100 * r['accounted_seconds'] / r['iteration_seconds']:.0f}%", "", "", ""])
+  s10 = steps[0]
+  rows.append(["the whole outer step (runner's program)", _g(s10["seconds"]), 1, _g(s10["seconds"]), "100%",
+               f"{s10['compile_seconds']:.1f}", _g(s10["floor_seconds"]), _g(s10["ratio"])])
+  ck = r["checkpoint_seconds"]
+  first = next(iter(ck))
+  rows.append([f"checkpoint save (host, {first} buffer)", _g(ck[first]), f"1/{c['checkpoint_every']}",
+               _g(ck[first] / c["checkpoint_every"]), "", "", "-", "-"])
+  out += _table(["phase", "s per call", "calls per iteration", "s per iteration", "share of the step", "compile s",
+                 "FLOP floor s", "ratio"], rows)
+  col = r["phases"][0]
+  out += (f"\nReal collection against brax's own acting (`acting.generate_unroll`, same env, backend, batch of "
+          f"{c['real_episodes']} x {c['horizon']} and policy, as figure 4): ours {col['steps_per_s']:,.0f} steps/s, "
+          f"brax {col['brax_steps_per_s']:,.0f} steps/s, ratio {col['brax_ratio']:.2f}. The outer step's remainder "
+          f"(the step less its phases: normalisers, buffer writes, returns, the method's update, the scans' carries) "
+          f"is {_g(r['unaccounted_seconds'])} s.\n\n")
+  out += "The whole step at the config's buffer and at the buffer of 100 iterations (the runner's program: one " \
+         "iteration per chunk, traced hyper-parameters; `loop.init` is the start-up, which runs the first " \
+         "random-action episodes eagerly):\n\n"
+  out += _table(["outer step", "buffer episodes", "init s", "compile s", "first call s", "iteration s", "FLOP floor s",
+                 "ratio"],
+                [[x["name"], x["buffer_episodes"], f"{x['init_seconds']:.1f}", f"{x['compile_seconds']:.1f}",
+                  _g(x["first_call_seconds"]), _g(x["seconds"]), _g(x["floor_seconds"]), _g(x["ratio"])]
+                 for x in steps])
+  last = list(ck)[-1]
+  out += (f"\nN = 100 at this config: compile {steps[1]['compile_seconds']:.0f} s + start-up "
+          f"{steps[1]['init_seconds']:.0f} s + 100 x ({_g(r['iteration_seconds_n100'])} s iteration + "
+          f"{_g(ck[last] / c['checkpoint_every'])} s checkpoint) = **{r['train_seconds_n100'] / 60:.1f} min** of "
+          f"training (goal {r['goal'].split('<= ')[1]}).\n\n")
+  out += "The evaluators per test task (composed at the evaluation's task batch: adapt_updates x one vmapped " \
+         "TRPO update + curve points x one vmapped real evaluation, over the batch; a run pads each test set " \
+         "to whole batches):\n\n"
+  out += _table(["evaluator", "s per task", "task slots per run (tasks)", "s per run", "compile s", "FLOP floor s",
+                 "ratio"],
+                [[x["name"], _g(x["seconds_per_task"]), f"{x['task_slots']} ({x['tasks']})", f"{x['run_seconds']:.0f}",
+                  f"{x['compile_seconds']:.1f}", _g(x["floor_seconds"]) if x.get("flops") else "-",
+                  _g(x["ratio"]) if x.get("flops") else "-"] for x in r["evaluators"]])
+  ch = r["evaluator_check"]
+  out += (f"\nCheck of the composition: the policy evaluator's own `zero_shot_items` at {ch['updates']} updates "
+          f"takes {_g(ch['measured_seconds'])} s per batch against {_g(ch['composed_seconds'])} s composed "
+          f"({_g(ch['ratio'])}x).\n\n")
+  out += "Where the distance from the floor lies: the TRPO update on the model by timing variants of the same " \
+         "agent on one fixed virtual batch, and the policy's layers alone:\n\n"
+  out += _table(["computation", "seconds", "FLOP floor s", "ratio"],
+                [[x["name"], _g(x["seconds"]), _g(x["floor_seconds"]) if x.get("flops") else "-",
+                  _g(x["ratio"]) if x.get("flops") else "-"] for x in r["update_variants"]])
+  out += "\nThe update's components (the full update less each variant):\n\n"
+  out += _table(["component", "seconds", "share of the update", "FLOP floor s", "ratio"],
+                [[x["name"], _g(x["seconds"]), f"{100 * x['share']:.0f}%", _g(x["floor_seconds"]), _g(x["ratio"])]
+                 for x in r["update_components"]])
+  fx = r.get("update_fixes")
+  if fx:
+    u = fx[0]["updates"]
+    out += (f"\nWhat would close part of it (`benchmarks/trpo_variants.py`; not in the project's code): one round's "
+            f"{u} TRPO updates on the model for one task, the shipped update against variants of it, and how far "
+            f"each variant's policy lands from the shipped one's (parameter difference over the shipped policy's "
+            f"displacement from its start):\n\n")
+    out += _table(["update", "seconds", "/ shipped", "FLOP floor ratio", "difference after 1 update",
+                   f"after {u}", "line-search candidates per update"],
+                  [[x["name"], _g(x["seconds"]), _g(x["seconds_over_shipped"]), _g(x["ratio"]), _g(x["rel_diff_1"]),
+                    _g(x["rel_diff_u"]), _g(x["mean_candidates_tried"])] for x in fx])
+    rc = r.get("rounding_control")
+    if rc:
+      out += (f"\nThe control: the shipped update from a start moved by {rc['nudge']:g} of its first step (a random "
+              f"direction) lands {_g(rc['rel_diff_1'])} from it after 1 update and {_g(rc['rel_diff_u'])} after "
+              f"{rc['updates']}.\n")
+  out += "\nKnobs of a 100-iteration config, each at its measured cost:\n\n"
+  out += _table(["knob", "s per iteration saved", "min saved over 100 iterations"],
+                [[x["knob"], _g(x["seconds_per_iteration"]), f"{100 * x['seconds_per_iteration'] / 60:.1f}"]
+                 for x in r["knobs"]])
+  return out
+
+
 SECTIONS = {
     "model_rollout": ("1. Model-rollout efficiency", _model_rollout),
     "outer_iteration": ("2. Outer-iteration efficiency", _outer_iteration),
@@ -123,6 +213,7 @@ SECTIONS = {
     "task_vectorisation": ("5. Task vectorisation", _task_vectorisation),
     "compiles": ("6. Compiles", _compiles),
     "seeds": ("7. Seeds side by side", _seeds),
+    "hopper_phases": ("8. Where a Hopper2D run spends its time", _hopper_phases),
 }
 
 
@@ -138,6 +229,9 @@ def markdown(results: dict, quick: bool = False, notes: dict | None = None) -> s
          _table(["machine", "value"], [["CPU", m["cpu"]], ["cores", m["cores"]], ["memory GiB", m["memory_gib"]],
                                        ["python", m["python"]], ["jax / jaxlib", f"{m['jax']} / {m['jaxlib']}"],
                                        ["brax / flax", f"{m['brax']} / {m['flax']}"], ["written", m["date"]]])]
+  if any(r.get("machine", m)["cpu"] != m["cpu"] for k, r in results.items() if k in SECTIONS):
+    out.append("\nThe table is the machine of the latest run (`written`); a figure measured on another machine "
+               "names it in its first line.\n")
   devices = {r["device"] for k, r in results.items() if k in SECTIONS}
   if devices and all(d.startswith("cpu") for d in devices):
     out.append("\nNo accelerator: every figure below ran on this CPU. On a GPU machine, "
@@ -154,7 +248,9 @@ def markdown(results: dict, quick: bool = False, notes: dict | None = None) -> s
       continue
     r = results[key]
     mem = r["memory"]
-    out.append(f"\n## {title}\n\n{_verdict(r)}. Device: {r['device']}; measured {r['machine_date']}; "
+    own = r.get("machine", m)
+    where = "" if own["cpu"] == m["cpu"] else f" ({own['cpu']}, {own['cores']} cores, {own['memory_gib']} GiB)"
+    out.append(f"\n## {title}\n\n{_verdict(r)}. Device: {r['device']}{where}; measured {r['machine_date']}; "
                f"`{r['command']}` ({r['wall_seconds']:.0f} s, peak host RSS "
                f"{mem['host_max_rss_bytes'] / 2**30:.2f} GiB"
                + (f", device peak {mem['device_peak_bytes'] / 2**30:.2f} GiB" if "device_peak_bytes" in mem else "")

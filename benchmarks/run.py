@@ -1,7 +1,7 @@
 """Run every benchmark figure, one process per figure, and write docs/benchmarks.md (and the raw
 numbers to docs/benchmarks.json).
 
-    .venv/bin/python -m benchmarks.run            # all figures (about 20 minutes on 2 CPU cores)
+    .venv/bin/python -m benchmarks.run            # all figures (1-7: about 20 min on 2 CPU cores; 8: 18 more)
     .venv/bin/python -m benchmarks.run --only=task_gradient,compiles   # re-run some, keep the rest
     .venv/bin/python -m benchmarks.run --quick --out=/tmp/bench.md    # small sizes: a smoke run
 """
@@ -20,7 +20,7 @@ import time
 from benchmarks import report
 
 FIGURES = ("model_rollout", "outer_iteration", "task_gradient", "collection", "task_vectorisation", "compiles",
-           "seeds")
+           "seeds", "hopper_phases")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -75,12 +75,16 @@ def main(argv=None) -> None:
   if unknown:
     raise SystemExit(f"error: --only: unknown figure(s) {unknown}; allowed: {list(FIGURES)}")
   results = json.load(open(raw_path)) if os.path.exists(raw_path) and args.only else {}
+  for key, r in results.items():   # figures kept from an earlier run keep the machine they ran on
+    if key != "machine" and isinstance(r, dict) and "machine" not in r:
+      r["machine"] = results["machine"]
   results["machine"] = machine()
   for name in only:
     print(f"running {name} ...", flush=True)
     extra = ["--full"] if args.full and name == "outer_iteration" else []
     results[name] = run_figure(name, args.quick, extra)
     results[name]["machine_date"] = results["machine"]["date"]
+    results[name]["machine"] = results["machine"]
     print(f"  {name}: met={results[name]['met']} ({results[name]['wall_seconds']:.0f} s)", flush=True)
     with open(raw_path, "w") as fh:   # after every figure: an interrupted run keeps what it measured
       json.dump(results, fh, indent=1)
