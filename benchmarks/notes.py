@@ -99,8 +99,8 @@ update measured, so 9 of the 10 vmapped candidates are waste. (Timed as programs
 parts cost more than inside the step's fused program: the update alone 0.119 s, the rollouts and update
 together 0.084 s, so the shares, not the sums, are the reading.)
 
-**What would close it.** Measured on one round's 10 updates (`benchmarks/trpo_variants.py`; the project's
-`trpo.py` is unchanged): a line search that stops at the first acceptable candidate (`lax.while_loop`) takes
+**What would close it.** Measured on one round's 10 updates (`benchmarks/trpo_variants.py`; `trpo.py` as
+measured, whose line search has since become the sequential one below, bit for bit the same policies): a line search that stops at the first acceptable candidate (`lax.while_loop`) takes
 0.90x the time and gives the same policy bit for bit; the Fisher product in Gauss-Newton form (one JVP and
 one VJP through the policy per CG step, exact at the update's point) 0.95x, equal after one update to
 1.3e-6 of the step; both 0.79x. The Gauss-Newton policies drift apart over 10 updates (0.50 of their

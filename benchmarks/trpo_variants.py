@@ -28,7 +28,8 @@ from admrl_jax.types import alive_mask
 @dataclasses.dataclass(frozen=True)
 class VariantTRPO(TRPO):
   fvp: str = "jvp_grad"      # the shipped product; "ggn": Gauss-Newton form
-  search: str = "vmap"       # the shipped line search; "sequential": stop at the first acceptable candidate
+  search: str = "vmap"       # every candidate at once (the line search figure 8 measured); "sequential": stop at
+                             # the first acceptable candidate (trpo.py's since)
 
   @classmethod
   def of(cls, agent: TRPO, **variant) -> "VariantTRPO":
