@@ -5,8 +5,8 @@ Against ``hopper_2d_cpu`` (whose inner budget it keeps: 10 warm-up rounds and 2 
 model fitted 50 steps a round, 8 real episodes per collection, 4 800 real steps per iteration): 100
 iterations instead of 10, and 8 TRPO updates of 16 virtual episodes per round instead of 10 of 32. Figure
 8 of docs/benchmarks.md measured the 200 TRPO updates as 78 % of an iteration and this pair of knobs as
-the one that brings N = 100 from 39.4 to 22.9 minutes (under load; the line search has since become 0.90x
-cheaper). ``trpo.model_rollouts`` also sets the policy evaluator's and the floor's episodes per update, so
+the one that brings N = 100 from 39.4 to 22.9 minutes (under load); on the idle machine, with the line
+search since 0.90x cheaper, 100 iterations took 11.5 minutes (docs/results.md). ``trpo.model_rollouts`` also sets the policy evaluator's and the floor's episodes per update, so
 their cost halves too.
 
 Evaluation (the study's protocol, docs/results.md): the in-box 7 x 7 grid and the 24 OOD tasks, 4 start
