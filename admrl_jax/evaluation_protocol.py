@@ -181,7 +181,7 @@ class EvaluationProtocol:
   def evaluate_set(self, name: str, psis: jax.Array, state, log=print) -> dict:
     """One test set: V* (and its candidates), the policy evaluator's returns (zero-shot and few-shot;
     mean and std over adaptation seeds) and curve, and where switched on the floor and the planner."""
-    n, family, ev = psis.shape[0], self.family, self.evaluator
+    n, ev = psis.shape[0], self.evaluator
     seeds = f"{self.adapt_seeds} seed{'s' if self.adapt_seeds > 1 else ''}"
     log(f"evaluating {n} {name} tasks: V* oracles ({', '.join(o.name for o in self.oracles)}; loaded if "
         f"cached), then adaptation on the model ({seeds})")
