@@ -37,7 +37,7 @@ from admrl_jax.evaluation import (Evaluator, best_known_return, few_shot, gap_ro
                                   seeded_items, zero_shot)
 from admrl_jax.meta_rl import MetaRLLoop, adapted_returns
 from admrl_jax.oracles import OracleSettings, build_oracles, eval_stream
-from admrl_jax.oracles.cache import cached_oracle, oracle_cache_path
+from admrl_jax.oracles.cache import cached_oracle, existing_entry, oracle_cache_path
 from admrl_jax.oracles.floor import AdaptationFloor
 from admrl_jax.oracles.shipped import ship, shipped_file
 from admrl_jax.oracles.planner import ModelPlanner
@@ -151,6 +151,24 @@ class EvaluationProtocol:
     """The run-independent computations cached (and shippable) per test set: the cached oracles, and
     the adaptation floor where it runs."""
     return tuple(o for o in self.oracles if o.cached) + ((self.floor,) if self.floor is not None else ())
+
+  def reference_values(self, psis: jax.Array) -> dict[str, np.ndarray | None]:
+    """Each V* candidate's mean return per task [G] on psis, by name, computing no cached one: the cached
+    references (``cached_references``) from the shipped tables or the cache, None where neither holds
+    it; the oracles that are not cached (the zero action: one rollout per start state) computed."""
+    g, values = psis.shape[0], {}
+    for ref in self.cached_references():
+      found = existing_entry(oracle_cache_path(self.family, psis, self.eval_key, ref.budget, self.cache_dir or ""),
+                             self.cache_dir)
+      if found is None:
+        values[ref.name] = None
+        continue
+      with np.load(found) as data:
+        values[ref.name] = np.asarray(data["v_star"]).reshape(-1, g).mean(axis=0)
+    for oracle in self.oracles:
+      if not oracle.cached:
+        values[oracle.name] = np.asarray(oracle(self.family, psis, self.eval_key)[0])
+    return values
 
   def ship_tables(self, config_path: str, command: str, log=print) -> list[str]:
     """Compute (or load) every cached reference (``cached_references``) on the test sets and ship each

@@ -282,8 +282,8 @@ def test_mpc_oracle_is_a_real_policy_below_the_exact_optimum(family):
   assert per_start.shape == (2, 3)
   np.testing.assert_allclose(v_mpc, per_start.mean(axis=0), rtol=1e-6)
   s0 = jax.tree.map(lambda x: x[0], evaluation_starts(family.env, key, 2))
-  ret, actions = jax.jit(lambda p: mpc_episode(family, p, s0, jax.random.key(5), 20, 64, 0.5))(psis[0])
-  np.testing.assert_allclose(ret, open_loop_return(family, s0, actions, psis[0]), rtol=1e-5)
+  ret, traj = jax.jit(lambda p: mpc_episode(family, p, s0, jax.random.key(5), 20, 64, 0.5))(psis[0])
+  np.testing.assert_allclose(ret, open_loop_return(family, s0, traj.action, psis[0]), rtol=1e-5)
   v_exact, _ = trajectory_optimisation_oracle(family, psis, key, n_episodes=2, iters=1500)
   zero = zero_action_returns(family, psis, key, 2)
   assert np.all(np.asarray(v_mpc) <= np.asarray(v_exact) + 1e-3 * np.abs(np.asarray(v_exact)))
@@ -314,7 +314,7 @@ def test_one_masked_episode_scan_serves_rollouts_plans_mpc_and_the_zero_action()
   one included) count, and the NaN physics after the fall reaches no return (open-loop plans and MPC
   multiplied rewards by their own alive flag before, so a blow-up after a fall made them NaN)."""
   from admrl_jax.adapt import episode_returns
-  from admrl_jax.oracles.mpc import mpc_episode
+  from admrl_jax.oracles.mpc import mpc_episode, mpc_features
   from admrl_jax.rollout import rollout
   env = _FallingEnv()
   fam = TaskFamily("falling", TaskBox((-1.0,), (1.0,)), lambda c, f, psi: c - jnp.sum(jnp.abs(f - psi), axis=-1), env)
@@ -324,6 +324,8 @@ def test_one_masked_episode_scan_serves_rollouts_plans_mpc_and_the_zero_action()
   np.testing.assert_array_equal(traj.c, [1, 1, 1, 0, 0, 0])            # masked steps: zero c, f
   assert float(episode_returns(fam, traj, psi)) == 3.0
   assert float(open_loop_return(fam, s0, jnp.zeros((env.horizon, 1)), psi)) == 3.0
-  ret, actions = jax.jit(lambda p: mpc_episode(fam, p, s0, jax.random.key(1), 2, 4, 0.5))(psi)
-  assert float(ret) == 3.0 and actions.shape == (env.horizon, 1)
+  ret, traj = jax.jit(lambda p: mpc_episode(fam, p, s0, jax.random.key(1), 2, 4, 0.5))(psi)
+  assert float(ret) == 3.0 and traj.action.shape == (env.horizon, 1)
+  mean_f, alive = mpc_features(fam, psi, jax.random.key(1), 2, 4, 0.5)    # the alive steps' features only
+  assert float(alive) == 3.0 and float(mean_f[0]) == 0.0
   np.testing.assert_array_equal(zero_action_returns(fam, psi[None], jax.random.key(2), 2), [3.0])

@@ -49,7 +49,7 @@ from admrl_jax import tables  # noqa: E402
 from admrl_jax.config import ConfigError, build, validate  # noqa: E402
 from admrl_jax.evaluation_protocol import EvaluationProtocol, switched_on  # noqa: E402
 from admrl_jax.oracles import ORACLES, eval_stream  # noqa: E402
-from admrl_jax.oracles.cache import existing_entry, oracle_cache_path  # noqa: E402
+from admrl_jax.oracles.cache import existing_entry  # noqa: E402
 from admrl_jax.oracles.pieces import PieceSet, parse_piece  # noqa: E402
 from admrl_jax.oracles import shipped  # noqa: E402
 from admrl_jax.oracles.shipped import ship, shipped_file  # noqa: E402
@@ -277,20 +277,10 @@ def pieces_main(config) -> None:
 
 def _ship_assembled(protocol, ref, psis, pieces, config_path: str) -> str:
   """Ship the whole set's entry of ``ref`` (``oracles.shipped.ship``) with ship_tables' record; its wins
-  count against the candidates on hand (the other cached references found shipped or cached, and the zero
-  action, computed: cheap), named in ``wins_among``."""
-  g, cache_dir, family, key = psis.shape[0], protocol.cache_dir, protocol.family, protocol.eval_key
-  mean = lambda v: np.asarray(v).reshape(-1, g).mean(axis=0)
-  with np.load(existing_entry(pieces.cache_path, cache_dir)) as data:
-    values = {ref.name: mean(data["v_star"])}
-  for other in protocol.cached_references():
-    path = existing_entry(oracle_cache_path(family, psis, key, other.budget, cache_dir), cache_dir)
-    if other is not ref and path:
-      with np.load(path) as data:
-        values[other.name] = mean(data["v_star"])
-  for other in protocol.oracles:
-    if not other.cached:
-      values[other.name] = mean(other(family, psis, key)[0])
+  count against the candidates on hand (``EvaluationProtocol.reference_values``: the other cached
+  references found shipped or cached, and the zero action, computed: cheap), named in ``wins_among``."""
+  g = psis.shape[0]
+  values = {name: v for name, v in protocol.reference_values(psis).items() if v is not None}
   v, best = values[ref.name], np.max(np.stack(list(values.values())), axis=0)
   complete = len(pieces.done()) == pieces.pieces
   return ship(pieces.cache_path, {

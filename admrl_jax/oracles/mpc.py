@@ -28,6 +28,7 @@ from admrl_jax.oracles.base import Oracle, OracleSettings, eval_stream
 from admrl_jax.oracles.trajectory import open_loop_return
 from admrl_jax.rollout import episode_scan, evaluation_starts, model_step_fn
 from admrl_jax.tasks import TaskFamily
+from admrl_jax.types import alive_mask
 
 TASK_BATCH = 8   # tasks planned at once
 
@@ -52,7 +53,8 @@ def plan_noise(key: jax.Array, samples: int, plan_horizon: int, action_dim: int,
 
 def mpc_episode(family: TaskFamily, psi: jax.Array, state0, key: jax.Array, plan_horizon: int,
                 samples: int, sigma: float, knot_every: int = 1, model_step=None):
-  """One episode of predictive sampling from ``state0`` on the true system -> (return [], actions [T, da]).
+  """One episode of predictive sampling from ``state0`` on the true system -> (return [], the episode's
+  transitions [T]: ``Transition``, masked after a termination as ``rollout.episode_scan`` masks).
 
   The plans are scored on a copy of the true environment's state, or given ``model_step`` ((obs,
   action) -> (next obs, Transition): a learned model's ``rollout.model_step_fn``) through that model
@@ -74,7 +76,21 @@ def mpc_episode(family: TaskFamily, psi: jax.Array, state0, key: jax.Array, plan
   reward = lambda tr: family.reward(tr.c, tr.f, psi)
   episode = episode_scan(env.step, env.observe, control, state0, jax.random.split(key, env.horizon),
                          jnp.zeros((plan_horizon, env.action_dim)), reward=reward)
-  return jnp.sum(episode.rewards), episode.traj.action
+  return jnp.sum(episode.rewards), episode.traj
+
+
+def mpc_features(family: TaskFamily, psi: jax.Array, key: jax.Array, plan_horizon: int, samples: int, sigma: float,
+                 knot_every: int = 1) -> tuple[jax.Array, jax.Array]:
+  """What the MPC oracle achieves at task psi [k] from the evaluation's first start state, with its first
+  plan draw (``mpc_returns``' episode 0) -> (the task features' mean over the episode's alive steps [k],
+  the alive steps []): for a velocity-and-height family the speed and height it reached against psi's
+  targets, the evidence of whether a target is within reach."""
+  start = jax.tree.map(lambda x: x[0], evaluation_starts(family.env, key, 1))
+  plan_key = jax.random.split(eval_stream(key, "mpc_plans"), 1)[0]
+  _, traj = mpc_episode(family, psi, start, plan_key, plan_horizon, samples, sigma, knot_every)
+  alive = alive_mask(traj.done)
+  steps = jnp.sum(alive)
+  return jnp.sum(traj.f * alive[:, None], axis=0) / steps, steps
 
 
 def mpc_returns(family: TaskFamily, psi: jax.Array, key: jax.Array, n_episodes: int, plan_horizon: int,
