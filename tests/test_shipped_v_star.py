@@ -7,13 +7,14 @@ import importlib.util
 import json
 import os
 
-import jax
 import numpy as np
 import pytest
 
 from admrl_jax.config import build
 from admrl_jax.evaluation_protocol import EvaluationProtocol
 from admrl_jax.oracles.cache import cached_oracle, oracle_cache_path
+from admrl_jax.envs import ANALYTIC
+from admrl_jax.oracles.pieces import returns_at
 from admrl_jax.oracles.shipped import SHIPPED_DIR, index
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,7 +39,17 @@ def test_every_shipped_file_is_indexed_and_the_index_names_existing_files():
     assert {"family", "set", "oracle", "budget", "tasks", "config", "command", "shipped_at_commit"} <= set(r)
 
 
-@pytest.mark.parametrize("record", RECORDS, ids=lambda r: f"{r['family']}-{r['set']}-{r['oracle']}")
+# Recomputed alone, a task runs in another batch than in its table, so float rounding differs. Analytic
+# families: 1e-3 relative (the floor, amplified by 80 TRPO updates, moves by that much). Brax: a rounding
+# difference changes which plan MPC keeps, or the path of 200 TRPO updates, and the chaotic dynamics carry
+# it on; those tables recompute in minutes, so behind the slow mark. No Brax table is shipped at this
+# commit: its tolerance is set from the recompute measured when the first one is.
+TOLERANCE = {True: {"rtol": 1e-3, "atol": 0.05}, False: {"rtol": 0.03, "atol": 10.0}}
+SLOW = lambda r: () if r["family"] in ANALYTIC else (pytest.mark.slow,)
+
+
+@pytest.mark.parametrize("record", [pytest.param(r, marks=SLOW(r)) for r in RECORDS],
+                         ids=lambda r: f"{r['family']}-{r['set']}-{r['oracle']}")
 def test_shipped_table_matches_its_protocol_and_recomputes(record, tmp_path):
   config = _config(record["config"])
   config.eval.oracle_cache = str(tmp_path)   # empty: only the shipped table can answer
@@ -53,8 +64,5 @@ def test_shipped_table_matches_its_protocol_and_recomputes(record, tmp_path):
   with np.load(os.path.join(SHIPPED_DIR, record["file"])) as data:
     np.testing.assert_array_equal(data["psi"], np.asarray(psis))
   pick = np.asarray([0, psis.shape[0] - 1])       # two tasks (a corner of the set and its last task)
-  if oracle is protocol.floor:                    # adaptation: each task with the key it has in the whole set
-    again = oracle.returns_at(psis, protocol.eval_key, pick)
-  else:
-    again, _ = oracle(protocol.family, jax.numpy.asarray(np.asarray(psis)[pick]), protocol.eval_key)
-  np.testing.assert_allclose(np.asarray(again), np.asarray(v)[..., pick], rtol=1e-3, atol=0.05)
+  again = returns_at(oracle, protocol.family, psis, protocol.eval_key, pick)   # with their whole-set keys
+  np.testing.assert_allclose(again, np.asarray(v)[..., pick], **TOLERANCE[record["family"] in ANALYTIC])

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
-import numpy as np
-
-from admrl_jax.evaluation import Evaluator, seeded_items, zero_shot
+from admrl_jax.evaluation import Evaluator, zero_shot
 from admrl_jax.oracles.base import eval_stream
 
 
@@ -40,13 +37,3 @@ class AdaptationFloor:
     returns, _, real = zero_shot(self.evaluator, None, psis, eval_stream(eval_key, "floor"), eval_key, self.seeds,
                                  desc=desc or self.label)
     return returns, real.mean(axis=0).T
-
-  def returns_at(self, psis, eval_key, rows) -> np.ndarray:
-    """The floor's returns [S, len(rows)] of the tasks psis[rows] of a set psis [G, k], each adapted with the
-    key it has in the whole set (so entries of a table over psis recompute alone)."""
-    items, keys = seeded_items(psis, eval_stream(eval_key, "floor"), self.seeds)
-    g, rows = psis.shape[0], np.asarray(rows)
-    pick = (np.arange(self.seeds)[:, None] * g + rows[None]).reshape(-1)
-    fn = jax.jit(self.evaluator.zero_shot_items)
-    _, real = fn(None, items[pick], keys[pick], eval_key)
-    return np.asarray(real[:, -1]).reshape(self.seeds, rows.size)

@@ -96,6 +96,17 @@ RULES: dict[str, Rule] = {
 }
 
 
+def returns_at(ref, family, psis, eval_key, rows) -> np.ndarray:
+  """What the whole set's cache entry of ``ref`` stores as V* (``v_star``: [G], the floor's [S, G]) at the
+  tasks psis[rows] alone -> [len(rows)] ([S, len(rows)]): each task computed with what it has in the whole
+  set (its key, its seeds), so two entries of a shipped table recompute without the set."""
+  rule, g, rows = RULES[ref.name], psis.shape[0], np.asarray(rows)
+  per_task = rule.items(ref, g) // g                 # the floor: one item per (seed, task), seed-major
+  items = (np.arange(per_task)[:, None] * g + rows[None]).reshape(-1)
+  v, _ = rule.assemble(ref, rule.compute(ref, family, psis, eval_key, items, None), rows.size)
+  return np.asarray(v)
+
+
 def _piece_name(i: int, n: int) -> str:
   return f"piece-{i:02d}-of-{n:02d}.npz"
 
