@@ -15,7 +15,7 @@ import numpy as np
 from absl import flags
 
 from admrl_jax.cli.common import fail, run, start
-from admrl_jax.cli.results_table import NAMES
+from admrl_jax.study_results import NAMES
 
 _LO = flags.DEFINE_list("lo", None, "the region's lower corner (one number per task dimension)")
 _HI = flags.DEFINE_list("hi", None, "the region's upper corner")

@@ -142,6 +142,21 @@ CASES = {
         (["--ship", "--config.eval.oracle_cache="],
          "error: ship: ships the evaluation's own sets; needs --tasks=grid and eval.oracle_cache set"),
     ],
+    "admrl-oracle-winners": [
+        UNKNOWN_FLAG,
+        STRAY,
+        UNKNOWN_FAMILY,
+        (["--sets=in_box,sideways"], "error: sets: allowed in_box, ood; got ['in_box', 'sideways']"),
+        (["--reach=-1"], "error: reach: a number of tasks >= 0, got -1"),
+        (["--runs={tmp}/afile"], "error: runs: '{tmp}/afile' is not a folder (a study folder of runs with eval.csv)"),
+    ],
+    "experiments.planner_budget": [
+        UNKNOWN_FLAG,
+        STRAY,
+        ([], "error: run_dir: give a run directory with a checkpoint"),
+        (["--run_dir={tmp}/empty"], "error: run_dir: '{tmp}/empty' holds no config.json; is it a run directory?"),
+        (["--run_dir={tmp}/run"], "error: run_dir: '{tmp}/run' holds no checkpoint yet"),
+    ],
     # the repository's spellings of the console scripts: the same run(); one case each shows the wiring
     "experiments.train": [UNKNOWN_FLAG, (["--config.loop.iterations=x"],
                                          "error: loop.iterations: invalid literal for int() with base 10: 'x'")],
@@ -149,6 +164,7 @@ CASES = {
     "experiments.sweep": [UNKNOWN_FLAG],
     "experiments.study": [UNKNOWN_FLAG],
     "experiments.study_curves": [UNKNOWN_FLAG],
+    "experiments.oracle_winners": [UNKNOWN_FLAG],
     "experiments.oracle_table": [(["--config.eval.oracle_iters=5", "--config.family=nope"],
                                   "error: family: unknown value 'nope'; allowed: " + ALLOWED_FAMILIES)],
     "experiments.study_coverage": [

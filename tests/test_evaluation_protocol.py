@@ -10,7 +10,6 @@ import json
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -21,6 +20,7 @@ from admrl_jax.oracles import ORACLES, Oracle, register
 from admrl_jax.oracles.cache import cached_oracle, oracle_cache_path
 from admrl_jax.oracles.trajectory import model_planner, model_planner_fn, trajectory_optimisation_oracle
 from admrl_jax.runner import train_and_evaluate
+from admrl_jax import study_results
 from admrl_jax.cli import results_table
 from tests.tiny_config import get_config
 
@@ -148,20 +148,20 @@ def test_results_table_recomputes_every_gap_against_the_shared_v_star(tmp_path):
        ("ood", "3.000 3.000", 50.0, 42.0, 45.0, 31.0)]
   _fake_run(tmp_path, "admrl-s0", "admrl", 0, a)
   _fake_run(tmp_path, "unif-s0", "unif", 0, b)
-  runs = results_table.load_runs(str(tmp_path))
-  v_star = results_table.shared_v_star(runs)
+  runs = study_results.load_runs(str(tmp_path))
+  v_star = study_results.shared_v_star(runs)
   assert v_star[("in_box", "1.000 1.000")] == 103.5            # run B beat the oracle there
-  gaps_a = results_table.recompute(runs[0], v_star)
+  gaps_a = study_results.recompute(runs[0], v_star)
   assert gaps_a["gaps"]["in_box"]["1.000 1.000"] == pytest.approx(20.0 + 3.5, abs=1e-9)   # rose by 3.5
   assert gaps_a["gaps"]["in_box"]["0.000 0.000"] == pytest.approx(10.0, abs=1e-9)         # unchanged
   assert gaps_a["worst_case_gap"] == pytest.approx(23.5) and gaps_a["ood_worst_case_gap"] == pytest.approx(10.0)
-  assert results_table.recompute(runs[1], v_star)["gaps"]["in_box"]["1.000 1.000"] == 0.0
-  assert results_table.recompute(runs[0], v_star, "planner_return")["worst_case_gap"] == pytest.approx(33.5)
+  assert study_results.recompute(runs[1], v_star)["gaps"]["in_box"]["1.000 1.000"] == 0.0
+  assert study_results.recompute(runs[0], v_star, "planner_return")["worst_case_gap"] == pytest.approx(33.5)
   text = results_table.table(str(tmp_path))
   assert "| AdMRL | 1 | 23.5 | 16.8 | 23.5 | 10.0 | 100 | 1 |" in text, text
   assert "| AdMRL (model planner) | 1 | 33.5 |" in text and "| MB-Unif | 1 | 5.0 |" in text, text
   assert "| adaptation floor (the same adaptation on the true dynamics) | - | 18.5 | 11.8 |" in text, text
-  assert results_table._interval([1.0, 2.0, 3.0]) == "2.0 ± 2.5"   # t(0.975, 2) = 4.30, std 1, n 3
+  assert study_results.interval([1.0, 2.0, 3.0]) == "2.0 ± 2.5"   # t(0.975, 2) = 4.30, std 1, n 3
 
 
 @dataclasses.dataclass(frozen=True)

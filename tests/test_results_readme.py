@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from admrl_jax import study_results
 from admrl_jax.cli import results_readme as glance, results_table as rt
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,7 +81,7 @@ def test_sentences_follow_the_paired_tests(tmp_path):
   section = glance.readme_section(str(tmp_path / "docs" / "runs"), str(tmp_path))
   assert "(docs/runs/fam/planner_gap_maps.png)" in section and section.count("![") == 1
   assert section.rstrip("\n").splitlines()[-2].endswith("[docs/results.md](docs/results.md).")
-  assert [rt.verdict(m, h) for m, h in [(-1.0, 0.5), (0.4, 0.5), (-0.5, 0.5), (1.0, 0.5)]] == [
+  assert [study_results.verdict(m, h) for m, h in [(-1.0, 0.5), (0.4, 0.5), (-0.5, 0.5), (1.0, 0.5)]] == [
       "below", "tied", "tied", "above"]
 
 

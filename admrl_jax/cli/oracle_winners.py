@@ -6,7 +6,7 @@
 Reads, never computes, the config's cached references (``eval.oracle``, the MPC oracle, the adaptation
 floor: from the shipped tables or the oracle cache; one not found is named with the command that computes
 it), computes the zero action (one rollout per start state) and, given ``--runs``, takes the best return
-any run of that study folder reached on each task (every evaluator's, as ``results_table``'s shared V*).
+any run of that study folder reached on each task (every evaluator's, as the study's shared V*: ``study_results``).
 Prints, per test set, a markdown section:
 - per task: each candidate's return, the winner and its margin over the runner-up;
 - the wins per candidate, and the tasks where the oracle candidates (all but the zero action and the
@@ -23,8 +23,7 @@ import jax
 import numpy as np
 from absl import flags
 
-from admrl_jax import tables
-from admrl_jax.cli import results_table
+from admrl_jax import study_results, tables
 from admrl_jax.cli.common import DEFAULT_CONFIG_PATH, config_paths, define_config, fail, run as run_main, start
 from admrl_jax.config import ConfigError, build, validate
 from admrl_jax.evaluation_protocol import EvaluationProtocol
@@ -49,9 +48,9 @@ def runs_best(folder: str, set_name: str, psis: np.ndarray) -> np.ndarray | None
   """[G]: the best return any run of the study folder reached on each task (NaN where none has it); None
   when no run has the set."""
   best = {}
-  for r in (row for run in results_table.load_runs(folder) for row in run["rows"] or ()):
+  for r in (row for run in study_results.load_runs(folder) for row in run["rows"] or ()):
     if r["set"] == set_name:
-      values = [r[c] for c in results_table.RETURN_COLUMNS if r.get(c) is not None]
+      values = [r[c] for c in study_results.RETURN_COLUMNS if r.get(c) is not None]
       best[r["psi"]] = max([best.get(r["psi"], -np.inf)] + values)
   if not best:
     return None

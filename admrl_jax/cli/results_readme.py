@@ -11,7 +11,8 @@ import os
 import numpy as np
 
 from admrl_jax import tables
-from admrl_jax.cli.results_table import FIELDS, NAMES, _floor, _interval, difference, load_runs, method_rows, ordered, paired, shared_v_star, t_half, verdict
+from admrl_jax.study_results import (FIELDS, NAMES, difference, floor_summary, interval, load_runs, method_rows, ordered,
+                                     paired, shared_v_star, t_half, verdict)
 
 README_START, README_END = "<!-- results-at-a-glance:start -->", "<!-- results-at-a-glance:end -->"
 FAMILY_NAMES = {"point_mass": "PointMass2D", "point_mass_corner": "PointMass2D-Corner",
@@ -62,11 +63,11 @@ def study_glance(study: str, relative_to: str = ".") -> str:
     for kind, _ in EVALUATORS:
       runs_m = [r for r in rows[method] if r.get(kind)]
       diff = paired(rows, method, REFERENCE, kind) if method != REFERENCE else None
-      row += [_interval([r[kind][FIELDS[0]] for r in runs_m]) if runs_m else "-",
+      row += [interval([r[kind][FIELDS[0]] for r in runs_m]) if runs_m else "-",
               difference(*diff[FIELDS[0]][:3]) if diff else "-"]
     cells.append(row)
   lines = [f"### {', '.join(FAMILY_NAMES.get(f, f) for f in families) or name}: [`{rel(study)}`]({rel(study)})", ""]
-  floor = _floor(runs, v_star)[FIELDS[0]] if any(r.get("floor") for g in rows.values() for r in g) else None
+  floor = floor_summary(runs, v_star)[FIELDS[0]] if any(r.get("floor") for g in rows.values() for r in g) else None
   if floor is not None:
     cells.append(["adaptation floor", "-", f"{floor:.1f}", "-", "-", "-"])
   base = NAMES[REFERENCE]
