@@ -152,6 +152,32 @@ def paired(rows: dict, method: str, base: str, kind: str) -> dict | None:
   return paired_differences(per[method], per[base])
 
 
+def holm(p_values: dict) -> dict:
+  """Holm's step-down correction of a family of p-values {name: p} -> {name: adjusted p}: the i-th smallest
+  (from 1) times (m - i + 1), made monotone and capped at 1."""
+  ordered_names = sorted(p_values, key=lambda n: p_values[n])
+  m, running, out = len(ordered_names), 0.0, {}
+  for i, name in enumerate(ordered_names):
+    running = max(running, min(1.0, (m - i) * p_values[name]))
+    out[name] = running
+  return out
+
+
+def confirmation(rows: dict, finalists: list[str], base: str = "unif", kind: str = "planner",
+                 field: str = "worst_case_gap") -> dict:
+  """The confirmation of a selection (docs/results.md, issue 27's protocol): each finalist's ``field`` of
+  evaluator ``kind`` minus ``base``'s, paired by seed (``paired``), the p-values Holm-corrected over the
+  finalists that have pairs -> {"rows": {finalist: (mean, half, p, n, p_holm)}, "chosen": the finalist with
+  the lowest corrected p (ties: the lower mean) or None, "below": whether its mean is negative with
+  corrected p < 0.05}."""
+  found = {f: paired(rows, f, base, kind) for f in finalists}
+  found = {f: d[field] for f, d in found.items() if d is not None}
+  adjusted = holm({f: d[2] for f, d in found.items()})
+  out = {f: (*d, adjusted[f]) for f, d in found.items()}
+  chosen = min(out, key=lambda f: (out[f][4], out[f][0])) if out else None
+  return {"rows": out, "chosen": chosen, "below": bool(chosen and out[chosen][0] < 0 and out[chosen][4] < 0.05)}
+
+
 def difference(mean: float, half: float, p: float) -> str:
   """A paired difference as the tables write it: +mean ± half-width (p)."""
   return f"{mean:+.1f} ± {half:.1f} (p {p:.2f})"

@@ -157,3 +157,31 @@ def test_installed_command_refuses_a_missing_folder(tmp_path):
   p = subprocess.run([os.path.join(os.path.dirname(sys.executable), "admrl-results-table"), "nope"], cwd=tmp_path,
                      capture_output=True, text=True, timeout=120)
   assert (p.returncode, p.stdout, p.stderr) == (2, "", f"error: folder: no such folder 'nope' (from {tmp_path})\n")
+
+
+def test_holm_correction_matches_its_definition():
+  adjusted = study_results.holm({"a": 0.01, "b": 0.04, "c": 0.03})
+  # sorted 0.01, 0.03, 0.04: 3 x 0.01 = 0.03; max(0.03, 2 x 0.03) = 0.06; max(0.06, 1 x 0.04) = 0.06
+  assert adjusted == pytest.approx({"a": 0.03, "c": 0.06, "b": 0.06})
+  assert study_results.holm({"a": 0.6, "b": 0.7}) == pytest.approx({"a": 1.0, "b": 1.0})   # capped at 1
+
+
+def test_confirmation_picks_the_lowest_corrected_p_and_says_whether_it_is_below(tmp_path, capsys):
+  study = tmp_path / "confirm"
+  for seed in range(4):   # planner worst case: unif 30 + s; "good" about 10 lower; "meh" about the same
+    _study_run(study, "unif", seed, 10.0, 30.0 + seed)
+    _study_run(study, "good", seed, 10.0, 20.0 + seed + 0.5 * (seed % 2))
+    _study_run(study, "meh", seed, 10.0, 30.0 + seed + (1.0 if seed % 2 else -1.5))
+  runs = study_results.load_runs(str(study))
+  found = study_results.confirmation(study_results.method_rows(runs, study_results.shared_v_star(runs)),
+                                     ["good", "meh"])
+  assert found["chosen"] == "good" and found["below"]
+  mean, half, p, n, p_holm = found["rows"]["good"]
+  assert n == 4 and mean == pytest.approx(-9.75) and p_holm == pytest.approx(min(1.0, 2 * p))   # the smaller p: x 2
+  assert found["rows"]["meh"][4] >= found["rows"]["meh"][2]
+  rt.main([str(study), "--confirm=good,meh"])
+  out = capsys.readouterr().out
+  assert "Chosen (lowest corrected p): good, -9.8, Holm p" in out and out.rstrip().endswith("below MB-Unif.")
+  with pytest.raises(SystemExit):
+    rt.main([str(study), "--confirm=good,nope"])
+  assert "error: confirm: rows of" in capsys.readouterr().err

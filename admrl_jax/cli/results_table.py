@@ -16,6 +16,8 @@ admrl_restart). Below the table: every method or variant against MB-Unif and MB-
 (mean difference, 95 % t-interval, paired t-test). ``study_figure`` draws the seed-mean gap maps with
 the proposed tasks from the same files.
 
+  python -m experiments.results_table docs/runs/corner_confirmation --confirm=admrl_k2,plr   # and a selection's
+                                                                        # confirmation (Holm over the rows)
   python -m experiments.results_table --readme docs/runs                      # print the README section
   python -m experiments.results_table --write_readme=README.md docs/runs      # replace it in README.md
 
@@ -37,9 +39,9 @@ import numpy as np
 from admrl_jax import tables
 from admrl_jax.cli.common import fail
 from admrl_jax.cli.results_readme import README_END, README_START, readme_section, replace_readme_section, studies
-from admrl_jax.study_results import (BASELINES, FIELDS, NAMES, checkpoint_points, floor_summary, group, interval,
-                                     load_runs, method_rows, ordered, paired, proposed_tasks, recompute,
-                                     shared_v_star, t_half, difference)
+from admrl_jax.study_results import (BASELINES, FIELDS, NAMES, checkpoint_points, confirmation, difference,
+                                     floor_summary, group, interval, load_runs, method_rows, ordered, paired,
+                                     proposed_tasks, recompute, shared_v_star, t_half)
 
 HEADER = ("method", "seeds", "worst-case gap", "mean gap", "CVaR-10% gap", "OOD worst-case gap", "real steps",
           "wall time (s)")
@@ -233,6 +235,30 @@ def sample_ratios(curves: dict, reference: str = "AdMRL") -> str:
           + tables.markdown(("method", "samples to reach it"), cells))
 
 
+def confirmation_table(root: str, finalists: list[str]) -> str:
+  """Markdown: the confirmation of a selection (``study_results.confirmation``): each finalist's model
+  planner worst-case gap minus MB-Unif's, paired by seed, with its Holm-corrected p, and the chosen one."""
+  runs = load_runs(root)
+  rows = method_rows(runs, shared_v_star(runs))
+  found = confirmation(rows, finalists)
+  cells = [[NAMES.get(f, f), n, f"{mean:+.1f} ± {half:.1f}", f"{p:.3f}", f"{p_holm:.3f}"]
+           for f, (mean, half, p, n, p_holm) in found["rows"].items()]
+  missing = [f for f in finalists if f not in found["rows"]]
+  lines = [f"Confirmation over {', '.join(NAMES.get(f, f) for f in finalists)}: the model planner's in-box worst-case "
+           "gap minus MB-Unif's, paired by seed (mean ± 95 % t half-width), two-sided paired t-test, p "
+           "Holm-corrected over the finalists with pairs.", "",
+           tables.markdown(("finalist - MB-Unif (model planner)", "seeds", "worst-case gap difference", "p",
+                            "Holm p"), cells).rstrip("\n")]
+  if missing:
+    lines += ["", f"No seed pairs with MB-Unif (not counted in the correction): {', '.join(missing)}."]
+  if found["chosen"] is not None:
+    mean, _, _, _, p_holm = found["rows"][found["chosen"]]
+    lines += ["", f"Chosen (lowest corrected p): {NAMES.get(found['chosen'], found['chosen'])}, {mean:+.1f}, Holm p "
+                  f"{p_holm:.3f}: " + ("below MB-Unif." if found["below"] else "not below MB-Unif (needs a negative "
+                                                                                 "mean with Holm p < 0.05).")]
+  return "\n".join(lines) + "\n"
+
+
 class _Parser(argparse.ArgumentParser):
   def error(self, message):   # one line, exit 2
     fail(message)
@@ -263,6 +289,9 @@ def main(argv: list[str]) -> None:
   parser.add_argument("--readme", action="store_true", help="print the README section \"Results at a glance\"")
   parser.add_argument("--write_readme", metavar="README", help="replace that section in this README, between "
                                                                f"{README_START} and {README_END}")
+  parser.add_argument("--confirm", metavar="ROWS", help="comma-separated rows (run names without -s<seed>): after "
+                                                        "the table, their confirmation against MB-Unif (the model "
+                                                        "planner's worst case, paired, Holm-corrected)")
   args = parser.parse_args(argv)
   if not (args.readme or args.write_readme is not None):
     if args.folder is None:
@@ -272,7 +301,16 @@ def main(argv: list[str]) -> None:
       fail(f"folder: no run directories (<run>/summary.json) in {folder!r}"
            + ("; it holds studies: use --readme" if studies(folder) else ""))
     _checked_runs(folder)
-    print(table(folder), end="")
+    text = table(folder)
+    if args.confirm is not None:
+      finalists = [f for f in args.confirm.split(",") if f]
+      known = {group(r) for r in load_runs(folder)}
+      unknown = [f for f in finalists if f not in known]
+      if not finalists or unknown:
+        fail(f"confirm: rows of {folder!r} (run names without -s<seed>): allowed {sorted(known)}, got "
+             f"{unknown or args.confirm!r}")
+      text += "\n" + confirmation_table(folder, finalists)
+    print(text, end="")
     return
   root = _checked_folder(args.folder or os.path.join("docs", "runs"), "folder")
   found = studies(root)
