@@ -150,9 +150,9 @@ class MPCOracle(Oracle):
     return {"kind": "mpc", "episodes": self.episodes, "samples": self.samples,
             "plan_horizon": self.plan_horizon, "sigma": self.sigma, "knot_every": self.knot_every}
 
-  def __call__(self, family, psis, eval_key, desc=None):
+  def __call__(self, family, psis, eval_key, desc=None, task_batch: int = TASK_BATCH):
     return sampling_mpc_oracle(family, psis, eval_key, self.episodes, self.plan_horizon, self.samples, self.sigma,
-                               self.knot_every, desc=desc or self.label)
+                               self.knot_every, task_batch=task_batch, desc=desc or self.label)
 
 
 @functools.lru_cache(maxsize=4)

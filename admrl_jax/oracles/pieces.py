@@ -46,7 +46,7 @@ PLAN = "pieces.json"
 
 class Rule(NamedTuple):
   """How a cached reference's whole-set computation splits into items: ``batch(ref)`` items per compiled
-  call, ``items(ref, G)`` items of a set of G tasks, ``compute(ref, family, psis, eval_key, items, desc)``
+  call, ``items(ref, G)`` items of a set of G tasks, ``compute(ref, family, psis, eval_key, items, desc, batch)``
   -> {name: [n, ...]} the outputs of those items (indices into the set's items), and ``assemble(ref,
   outputs, G)`` -> (v, curve) from every item's outputs in order."""
 
@@ -56,28 +56,29 @@ class Rule(NamedTuple):
   assemble: Callable
 
 
-def _per_task(batch: int) -> Rule:
-  """Oracles whose tasks depend on the evaluation key alone (MPC, trajectory): the oracle on the tasks."""
-  def compute(ref, family, psis, eval_key, items, desc):
-    v, curve = ref(family, jax.numpy.asarray(np.asarray(psis)[items]), eval_key, desc=desc)
+def _per_task(task_batch: int) -> Rule:
+  """Oracles whose tasks depend on the evaluation key alone (MPC, trajectory): the oracle on the tasks, ``batch``
+  of them per compiled call (``task_batch`` in the pieces)."""
+  def compute(ref, family, psis, eval_key, items, desc, batch):
+    v, curve = ref(family, jax.numpy.asarray(np.asarray(psis)[items]), eval_key, desc=desc, task_batch=batch)
     return {"v": np.asarray(v), "curve": np.asarray(curve).T}
-  return Rule(lambda ref: batch, lambda ref, g: g, compute, lambda ref, out, g: (out["v"], out["curve"].T))
+  return Rule(lambda ref: task_batch, lambda ref, g: g, compute, lambda ref, out, g: (out["v"], out["curve"].T))
 
 
-def _policy_compute(ref, family, psis, eval_key, items, desc):
+def _policy_compute(ref, family, psis, eval_key, items, desc, batch):
   """``PolicyOracle.__call__`` on the tasks ``items`` of psis, each with the key of its index in the set."""
   learner = dataclasses.replace(ref.learner, family=family)
   one = policy.policy_oracle_task(learner, eval_key, ref.episodes, ref.iters, ref.episodes_per_update)
   keys = jax.random.split(eval_stream(eval_key, "policy_oracle"), psis.shape[0])[items]
-  v, curve = map_items(jax.jit(jax.vmap(one)), policy.TASK_BATCH, jax.numpy.asarray(psis)[items], keys, desc=desc)
+  v, curve = map_items(jax.jit(jax.vmap(one)), batch, jax.numpy.asarray(psis)[items], keys, desc=desc)
   return {"v": np.asarray(v), "curve": np.asarray(curve)}
 
 
-def _floor_compute(ref, family, psis, eval_key, items, desc):
+def _floor_compute(ref, family, psis, eval_key, items, desc, batch):
   """``AdaptationFloor.__call__``'s items (seed-major (seed, task) pairs) ``items``: real-return curves."""
   all_psis, keys = seeded_items(jax.numpy.asarray(psis), eval_stream(eval_key, "floor"), ref.seeds)
   fn = _jitted_zero_shot(ref.evaluator)
-  _, real = map_items(lambda p, k: fn(None, p, k, eval_key), ref.evaluator.task_batch, all_psis[items], keys[items],
+  _, real = map_items(lambda p, k: fn(None, p, k, eval_key), batch, all_psis[items], keys[items],
                       desc=desc)
   return {"real": np.asarray(real)}
 
@@ -103,7 +104,8 @@ def returns_at(ref, family, psis, eval_key, rows) -> np.ndarray:
   rule, g, rows = RULES[ref.name], psis.shape[0], np.asarray(rows)
   per_task = rule.items(ref, g) // g                 # the floor: one item per (seed, task), seed-major
   items = (np.arange(per_task)[:, None] * g + rows[None]).reshape(-1)
-  v, _ = rule.assemble(ref, rule.compute(ref, family, psis, eval_key, items, None), rows.size)
+  out = rule.compute(ref, family, psis, eval_key, items, None, min(items.size, rule.batch(ref)))   # no padding
+  v, _ = rule.assemble(ref, out, rows.size)
   return np.asarray(v)
 
 
@@ -204,7 +206,7 @@ class PieceSet:
     """Compute piece i (its items as the whole set would) and save it atomically -> (path, seconds)."""
     items = self.items_of(i)
     t0 = time.perf_counter()
-    out = self.rule.compute(self.ref, self.family, self.psis, self.eval_key, items, desc)
+    out = self.rule.compute(self.ref, self.family, self.psis, self.eval_key, items, desc, self.rule.batch(self.ref))
     seconds = time.perf_counter() - t0
     tasks = items % self.tasks
     os.makedirs(self.folder, exist_ok=True)

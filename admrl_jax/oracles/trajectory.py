@@ -115,9 +115,9 @@ class TrajectoryOracle(Oracle):
   def budget(self) -> dict:
     return {"kind": "trajectory", "iters": self.iters, "episodes": self.episodes}
 
-  def __call__(self, family, psis, eval_key, desc=None):
+  def __call__(self, family, psis, eval_key, desc=None, task_batch: int = TASK_BATCH):
     return trajectory_optimisation_oracle(family, psis, eval_key, self.episodes, self.iters,
-                                          task_batch=TASK_BATCH, desc=desc or self.label)
+                                          task_batch=task_batch, desc=desc or self.label)
 
 
 def model_planner(family: TaskFamily, model_step, psis: jax.Array, key: jax.Array, n_episodes: int,
