@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 26's Hopper2D study at N = 100, in the order its protocol (docs/results.md, "Hopper2D at N = 100: the
-# study protocol") needs it. Every stage is resumable and commits as it goes: run the same command again.
+# study protocol") needs it. Every stage but the timing is resumable and commits as it goes: run it again.
 #
 #   experiments/hopper_study.sh v_star      # V* and floor tables in pieces (MPC, policy oracle, floor; in-box, OOD)
 #   experiments/hopper_study.sh ship        # once every piece is saved: ship the assembled tables
@@ -31,8 +31,11 @@ case "${1:-}" in
       $PY -m experiments.oracle_table --config=$C --oracle=$1 --set=$2 --pieces=$3 --piece=status --ship --commit
     done
     $PY -m experiments.oracle_winners --config=$C ;;
-  timing)
-    $PY -m experiments.train --config=$C --run_dir=runs/hopper_2d_study_timing/admrl-s0-whole --config.seed=0 ;;
+  timing)   # a timing is one uninterrupted run: an interrupted one is started again, not resumed
+    T=runs/hopper_2d_study_timing/admrl-s0-whole
+    if [ -f $T/summary.json ]; then echo "$T: finished already (its time_s and the evaluation's log lines)"; exit 0; fi
+    rm -rf $T; mkdir -p "$(dirname $T)"
+    $PY -m experiments.train --config=$C --run_dir=$T --config.seed=0 2>&1 | tee $T.log ;;
   study)
     $PY -m experiments.study --study=hopper_2d_n100 --config=$C --methods=unif,gauss,admrl --seeds=0,1,2,3,4 \
       "${FEW[@]}" --commit ;;

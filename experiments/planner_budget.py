@@ -1,14 +1,15 @@
 """What a smaller model-planner budget gives up, and what it saves: the MPC model planner of a run's final
 model at several plan counts (``eval.planner_samples``) on a few in-box tasks, timed per batch.
 
-  python -m experiments.planner_budget --run_dir=runs/hopper_2d_study_timing/admrl-s0 \\
+  python -m experiments.planner_budget --run_dir=runs/hopper_2d_study_timing/admrl-s0-whole \\
       [--samples=16,32,64,128] [--tasks=0,6,24,42,48,3,21,45] [--out=docs/runs/planner_budget.json]
 
 For each plan count: the planner's real return per task (the evaluation's start states and plan draws:
 ``oracles.planner.ModelPlanner``), the seconds of one batch of ``oracles.mpc.TASK_BATCH`` tasks after
 its compile (which is reported apart), and the difference from the largest count's returns (mean, and
-the largest per task). Where the run's V* tables are shipped or cached, the planner's gap on those tasks
-too. One computation at a time: the timings are the machine's with nothing else running.
+the largest per task). Where a cached V* reference of the run's protocol is found (shipped or in the
+cache), the planner's gap on those tasks against the best of them too. One computation at a time: the
+timings are the machine's with nothing else running.
 """
 import dataclasses
 import json
@@ -20,7 +21,7 @@ import numpy as np
 from absl import flags
 
 from admrl_jax import tables
-from admrl_jax.cli.common import checked_run_config, fail, run as run_main, start
+from admrl_jax.cli.common import checked_folder, checked_run_config, fail, run as run_main, start
 from admrl_jax.evaluation_protocol import EvaluationProtocol
 from admrl_jax.oracles.mpc import TASK_BATCH
 from admrl_jax.oracles.planner import ModelPlanner
@@ -38,6 +39,10 @@ def main(argv):
   start(argv)
   if not _RUN_DIR.value:
     fail("run_dir: give a run directory with a checkpoint")
+  if _OUT.value:
+    if os.path.isdir(_OUT.value):
+      fail(f"out: {_OUT.value!r} is a folder; give the JSON file's path")
+    checked_folder("out", os.path.dirname(_OUT.value) or ".")
   config = checked_run_config(_RUN_DIR.value)
   if not checkpoint_steps(_RUN_DIR.value):
     fail(f"run_dir: {_RUN_DIR.value!r} holds no checkpoint yet")
@@ -63,7 +68,9 @@ def main(argv):
   psis = psis_all[np.asarray(tasks)]
   state, _ = restore_state(_RUN_DIR.value, loop, config.seed)
   v_star = protocol.reference_values(psis_all)
-  best = np.max(np.stack([v for v in v_star.values() if v is not None]), axis=0)[np.asarray(tasks)]
+  cached = {n: v for n, v in v_star.items() if v is not None and n != "zero_action"}
+  best = (np.max(np.stack(list(cached.values()) + [v_star["zero_action"]]), axis=0)[np.asarray(tasks)]
+          if cached else None)
   results = {}
   for n in samples:
     planner = dataclasses.replace(protocol.planner, samples=n)
@@ -80,17 +87,20 @@ def main(argv):
   rows = []
   for n in samples:
     r = np.asarray(results[n]["returns"])
-    rows.append([n, f"{results[n]['batch_s'] / results[n]['batches']:.1f}", f"{r.mean():.1f}",
-                 f"{np.mean(best - r):.1f}", f"{np.max(best - r):.1f}", f"{np.mean(r - top):+.1f}",
-                 f"{np.max(np.abs(r - top)):.1f}"])
-  print(tables.markdown(["plans", "s per batch of 8", "mean return", "mean gap to V*", "worst gap to V*",
+    gaps = [] if best is None else [f"{np.mean(best - r):.1f}", f"{np.max(best - r):.1f}"]
+    rows.append([n, f"{results[n]['batch_s'] / results[n]['batches']:.1f}", f"{r.mean():.1f}", *gaps,
+                 f"{np.mean(r - top):+.1f}", f"{np.max(np.abs(r - top)):.1f}"])
+  gap_head = [] if best is None else [f"mean gap to V* ({', '.join(sorted(cached))}, zero action)", "worst gap to V*"]
+  print(tables.markdown(["plans", f"s per batch of {TASK_BATCH}", "mean return", *gap_head,
                          f"mean minus {samples[-1]} plans", "largest |difference| per task"], rows), end="")
+  if best is None:
+    print("(no cached V* reference of this protocol found: the gaps are left out)")
   if _OUT.value:
     os.makedirs(os.path.dirname(_OUT.value) or ".", exist_ok=True)
     with open(_OUT.value, "w") as fh:
       json.dump({"run_dir": _RUN_DIR.value, "tasks": tasks, "psis": np.asarray(psis).tolist(),
-                 "v_star_candidates_found": sorted(k for k, v in v_star.items() if v is not None),
-                 "best_known": best.tolist(), "device": jax.devices()[0].device_kind,
+                 "v_star_candidates_found": sorted(cached),
+                 "best_known": None if best is None else best.tolist(), "device": jax.devices()[0].device_kind,
                  "by_samples": {str(k): v for k, v in results.items()}}, fh, indent=1)
     print(f"wrote {_OUT.value}")
 

@@ -156,6 +156,7 @@ CASES = {
         ([], "error: run_dir: give a run directory with a checkpoint"),
         (["--run_dir={tmp}/empty"], "error: run_dir: '{tmp}/empty' holds no config.json; is it a run directory?"),
         (["--run_dir={tmp}/run"], "error: run_dir: '{tmp}/run' holds no checkpoint yet"),
+        (["--run_dir={tmp}/run", "--out={tmp}/empty"], "error: out: '{tmp}/empty' is a folder; give the JSON file's path"),
     ],
     # the repository's spellings of the console scripts: the same run(); one case each shows the wiring
     "experiments.train": [UNKNOWN_FLAG, (["--config.loop.iterations=x"],

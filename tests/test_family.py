@@ -1,4 +1,6 @@
 """The analytic family, task boxes, the oracle, the dynamics model and TRPO on the real system."""
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -290,9 +292,12 @@ def test_mpc_oracle_is_a_real_policy_below_the_exact_optimum(family):
   assert np.all(np.asarray(v_mpc - zero) >= 0.7 * np.asarray(v_exact - zero))
 
 
+@dataclasses.dataclass(frozen=True)
 class _FallingEnv:
-  """A 1-D toy env that terminates at its third step; after that its physics blows up (NaN features)."""
+  """A 1-D toy env that terminates at its third step; after that its physics blows up (NaN features).
+  Its feature is ``feature`` while alive."""
 
+  feature: float = 0.0
   horizon, obs_dim, action_dim = 6, 1, 1
 
   def reset(self, key):
@@ -305,7 +310,7 @@ class _FallingEnv:
     nxt = state + 1.0
     blown = nxt[0] > 3.0
     c = jnp.where(blown, jnp.nan, 1.0 + 0.0 * action[0])
-    f = jnp.where(blown, jnp.inf, 0.0) * jnp.ones(1)
+    f = jnp.where(blown, jnp.inf, self.feature) * jnp.ones(1)
     return nxt, Transition(state, action, jnp.where(blown, jnp.nan, nxt), c, f, (nxt[0] >= 3.0).astype(jnp.float32))
 
 
@@ -326,6 +331,8 @@ def test_one_masked_episode_scan_serves_rollouts_plans_mpc_and_the_zero_action()
   assert float(open_loop_return(fam, s0, jnp.zeros((env.horizon, 1)), psi)) == 3.0
   ret, traj = jax.jit(lambda p: mpc_episode(fam, p, s0, jax.random.key(1), 2, 4, 0.5))(psi)
   assert float(ret) == 3.0 and traj.action.shape == (env.horizon, 1)
-  mean_f, alive = mpc_features(fam, psi, jax.random.key(1), 2, 4, 0.5)    # the alive steps' features only
-  assert float(alive) == 3.0 and float(mean_f[0]) == 0.0
+  raised = dataclasses.replace(env, feature=2.0)            # f = 2 while alive: the mean over alive steps is 2
+  fam2 = TaskFamily("falling", fam.box, fam.reward, raised)
+  mean_f, alive = mpc_features(fam2, psi, jax.random.key(1), 2, 4, 0.5)   # (over all T steps it would be 1)
+  assert float(alive) == 3.0 and float(mean_f[0]) == 2.0
   np.testing.assert_array_equal(zero_action_returns(fam, psi[None], jax.random.key(2), 2), [3.0])

@@ -2,8 +2,9 @@
 the pieces assembled equal the whole-set computation bit for bit (every cached reference: the trajectory,
 policy and MPC oracles and the floor, each on the tiny PointMass config with a 5 x 5 grid, so that every
 reference's set spans 2-4 task batches), the assembled entry is the whole set's cache entry (a cache hit
-for the protocol), a finished piece is not computed again while an interrupted one is, and bad --pieces /
---piece values are refused with one ``error:`` line, exit 2.
+for the protocol), two tasks recompute alone (``pieces.returns_at``: each with its whole-set key and, for
+the floor, its two seeds' items), a finished piece is not computed again while an interrupted one is, and
+bad --pieces / --piece values are refused with one ``error:`` line, exit 2.
 """
 import os
 import shlex
@@ -79,6 +80,10 @@ def test_assembled_pieces_equal_the_whole_set_bit_for_bit_and_are_its_cache_entr
   v3, curve3, hit = cached_oracle(ref, family, psis, key, str(pieces_cache))   # the protocol's lookup: a hit
   assert hit
   np.testing.assert_array_equal(v3, v)
+  rows = np.asarray([3, psis.shape[0] - 1])            # two tasks alone, each with its whole-set key and seeds
+  again = pieces_module.returns_at(ref, family, psis, key, rows)   # (another batch shape: rounding only)
+  assert again.shape == np.asarray(v)[..., rows].shape
+  np.testing.assert_allclose(again, np.asarray(v)[..., rows], rtol=1e-4, atol=1e-3)
 
 
 def test_the_assembled_entry_is_what_the_protocol_loads(protocols, tmp_path):

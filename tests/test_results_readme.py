@@ -182,6 +182,8 @@ def test_confirmation_picks_the_lowest_corrected_p_and_says_whether_it_is_below(
   rt.main([str(study), "--confirm=good,meh"])
   out = capsys.readouterr().out
   assert "Chosen (lowest corrected p): good, -9.8, Holm p" in out and out.rstrip().endswith("below MB-Unif.")
-  with pytest.raises(SystemExit):
-    rt.main([str(study), "--confirm=good,nope"])
-  assert "error: confirm: rows of" in capsys.readouterr().err
+  for argv, message in (([str(study), "--confirm=good,nope"], "error: confirm: rows of"),
+                        (["--readme", str(tmp_path), "--confirm=good"], "error: confirm: a folder of runs' table only")):
+    with pytest.raises(SystemExit):
+      rt.main(argv)
+    assert message in capsys.readouterr().err

@@ -1,8 +1,8 @@
 """The V* and floor tables shipped with the package (``admrl_jax.oracles.shipped``): every table is found by
 the protocol of the config that made it, holds that protocol's task set, and two of its tasks recompute
-(the floor's with the adaptation keys they have in the whole set: within 1e-3 relative, as another batch
-size's float rounding, amplified by 80 TRPO updates, moves them; measured 171.66 / 171.64 against the
-table's 171.65 / 171.63)."""
+alone (``oracles.pieces.returns_at``: each with the key and seeds it has in the whole set) within
+``TOLERANCE``: 1e-3 relative on the analytic families (the floor's measured 171.66 / 171.64 against the
+table's 171.65 / 171.63), 3 % on the Brax families, whose tables sit behind the slow mark."""
 import importlib.util
 import json
 import os
@@ -42,9 +42,10 @@ def test_every_shipped_file_is_indexed_and_the_index_names_existing_files():
 # Recomputed alone, a task runs in another batch than in its table, so float rounding differs. Analytic
 # families: 1e-3 relative (the floor, amplified by 80 TRPO updates, moves by that much). Brax: a rounding
 # difference can change which plan MPC keeps, or the path of 200 TRPO updates, and the chaotic dynamics carry
-# it on: 3 % relative (measured: Hopper2D's MPC V* at (-2, 1.2) recomputed alone moved one of its 4 episodes
-# from 1707.8 to 1681.4, V* by 6.6 of 1692.7, the other task by 1e-4; the policy oracle moved by 29 between
-# two CPUs). Those tables take minutes to recompute, so they sit behind the slow mark.
+# it on: 3 % relative (measured: Hopper2D's MPC V* at (-2, 1.2), recomputed with one other task in a batch
+# of two as here, moved one of its 4 episodes from 1707.8 to 1681.4, V* by 6.6 of 1692.7, the other task by
+# 1e-4; the policy oracle moved by 29 between two CPUs). Those tables take minutes to recompute, so they sit
+# behind the slow mark.
 TOLERANCE = {True: {"rtol": 1e-3, "atol": 0.05}, False: {"rtol": 0.03, "atol": 10.0}}
 SLOW = lambda r: () if r["family"] in ANALYTIC else (pytest.mark.slow,)
 

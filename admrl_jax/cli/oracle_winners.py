@@ -59,7 +59,7 @@ def runs_best(folder: str, set_name: str, psis: np.ndarray) -> np.ndarray | None
 
 def winners(values: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray, np.ndarray]:
   """{candidate: [G]} -> (the winner per task, the best return [G], its margin over the runner-up [G]);
-  NaN (a task a candidate lacks) never wins."""
+  NaN (a task a candidate lacks) never wins; a tie goes to the candidate listed first (margin 0)."""
   names = list(values)
   stack = np.stack([np.where(np.isnan(values[n]), -np.inf, values[n]) for n in names])   # [C, G]
   order = np.argsort(-stack, axis=0, kind="stable")
@@ -113,9 +113,7 @@ def best_grid(psis: np.ndarray, best: np.ndarray) -> str:
 def reach_report(protocol, psis: np.ndarray, best: np.ndarray, n: int) -> str:
   """The ``--reach`` probe: one MPC oracle episode at each of the n in-box tasks with the lowest best known
   return; its features' mean over the alive steps against the targets psi."""
-  oracle = next((o for o in protocol.oracles if o.name == "mpc"), None)
-  if oracle is None:
-    fail("reach: probes with the MPC oracle; this config has eval.mpc_samples = 0")
+  oracle = next(o for o in protocol.oracles if o.name == "mpc")   # main() checked eval.mpc_samples > 0
   probe = jax.jit(lambda p: mpc_features(protocol.family, p, protocol.eval_key, oracle.plan_horizon, oracle.samples,
                                          oracle.sigma, oracle.knot_every))
   rows = []
@@ -141,6 +139,8 @@ def main(argv):
     fail(f"sets: allowed in_box, ood; got {_SETS.value}")
   if _REACH.value < 0:
     fail(f"reach: a number of tasks >= 0, got {_REACH.value}")
+  if _REACH.value and ("in_box" not in _SETS.value or not config.eval.mpc_samples):
+    fail("reach: probes in-box tasks with the MPC oracle; needs in_box in --sets and eval.mpc_samples > 0")
   if _RUNS.value and not os.path.isdir(_RUNS.value):
     fail(f"runs: {_RUNS.value!r} is not a folder (a study folder of runs with eval.csv)")
   if "ood" in _SETS.value:
@@ -158,7 +158,10 @@ def main(argv):
             f"--oracle={n} --set={set_name} --pieces=N computes it\n")
     values = {n: v for n, v in found.items() if v is not None}
     if _RUNS.value:
-      best_run = runs_best(_RUNS.value, set_name, np.asarray(psis))
+      try:
+        best_run = runs_best(_RUNS.value, set_name, np.asarray(psis))
+      except ValueError as err:   # a run file that does not read as one
+        fail(f"runs: {err}")
       if best_run is not None:
         values["runs"] = best_run
     print(set_report(set_name, np.asarray(psis), values))

@@ -293,6 +293,8 @@ def main(argv: list[str]) -> None:
                                                         "the table, their confirmation against MB-Unif (the model "
                                                         "planner's worst case, paired, Holm-corrected)")
   args = parser.parse_args(argv)
+  if args.confirm is not None and (args.readme or args.write_readme is not None):
+    fail("confirm: a folder of runs' table only; not with --readme / --write_readme")
   if not (args.readme or args.write_readme is not None):
     if args.folder is None:
       fail("folder: needs a folder of run directories (usage: admrl-results-table <folder>, or --readme)")
@@ -309,6 +311,8 @@ def main(argv: list[str]) -> None:
       if not finalists or unknown:
         fail(f"confirm: rows of {folder!r} (run names without -s<seed>): allowed {sorted(known)}, got "
              f"{unknown or args.confirm!r}")
+      if "unif" not in known:
+        fail(f"confirm: compares against MB-Unif; {folder!r} has no unif-s<seed> run")
       text += "\n" + confirmation_table(folder, finalists)
     print(text, end="")
     return

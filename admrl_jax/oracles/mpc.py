@@ -85,6 +85,8 @@ def mpc_features(family: TaskFamily, psi: jax.Array, key: jax.Array, plan_horizo
   plan draw (``mpc_returns``' episode 0) -> (the task features' mean over the episode's alive steps [k],
   the alive steps []): for a velocity-and-height family the speed and height it reached against psi's
   targets, the evidence of whether a target is within reach."""
+  # episode 0 of any count: a start state and plan key are the first of their splits, and JAX's
+  # partitionable threefry (the default) makes split(k, 1)[0] the first of split(k, n) for every n
   start = jax.tree.map(lambda x: x[0], evaluation_starts(family.env, key, 1))
   plan_key = jax.random.split(eval_stream(key, "mpc_plans"), 1)[0]
   _, traj = mpc_episode(family, psi, start, plan_key, plan_horizon, samples, sigma, knot_every)

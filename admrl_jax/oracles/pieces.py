@@ -104,7 +104,7 @@ def returns_at(ref, family, psis, eval_key, rows) -> np.ndarray:
   rule, g, rows = RULES[ref.name], psis.shape[0], np.asarray(rows)
   per_task = rule.items(ref, g) // g                 # the floor: one item per (seed, task), seed-major
   items = (np.arange(per_task)[:, None] * g + rows[None]).reshape(-1)
-  out = rule.compute(ref, family, psis, eval_key, items, None, min(items.size, rule.batch(ref)))   # no padding
+  out = rule.compute(ref, family, psis, eval_key, items, None, min(items.size, rule.batch(ref)))   # a few: unpadded
   v, _ = rule.assemble(ref, out, rows.size)
   return np.asarray(v)
 
