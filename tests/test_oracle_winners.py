@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from admrl_jax.cli.oracle_winners import best_grid, disagreement, psi_label, runs_best, winners
+from admrl_jax.oracles.winners import best_grid, disagreement, psi_label, runs_best, winners
 from tests.conftest import AS_MAKE_RUN
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -280,7 +280,9 @@ def _ship_assembled(protocol, ref, psis, pieces, config_path: str) -> str:
   count against the candidates on hand (``EvaluationProtocol.reference_values``: the other cached
   references found shipped or cached, and the zero action, computed: cheap), named in ``wins_among``."""
   g = psis.shape[0]
-  values = {name: v for name, v in protocol.reference_values(psis).items() if v is not None}
+  values = {name: v for name, v in protocol.reference_values(psis).items() if v is not None and name != ref.name}
+  with np.load(existing_entry(pieces.cache_path, os.path.dirname(pieces.cache_path))) as data:   # the assembled one
+    values[ref.name] = np.asarray(data["v_star"]).reshape(-1, g).mean(axis=0)
   v, best = values[ref.name], np.max(np.stack(list(values.values())), axis=0)
   complete = len(pieces.done()) == pieces.pieces
   return ship(pieces.cache_path, {

@@ -23,11 +23,12 @@ import jax
 import numpy as np
 from absl import flags
 
-from admrl_jax import study_results, tables
+from admrl_jax import tables
 from admrl_jax.cli.common import DEFAULT_CONFIG_PATH, config_paths, define_config, fail, run as run_main, start
 from admrl_jax.config import ConfigError, build, validate
 from admrl_jax.evaluation_protocol import EvaluationProtocol
 from admrl_jax.oracles.mpc import mpc_features
+from admrl_jax.oracles.winners import NOT_ORACLES, best_grid, disagreement, psi_label, runs_best, winners
 
 _CONFIG = define_config()
 _RUNS = flags.DEFINE_string("runs", "", "a study folder (runs with eval.csv): its best return per task joins the "
@@ -35,47 +36,7 @@ _RUNS = flags.DEFINE_string("runs", "", "a study folder (runs with eval.csv): it
 _SETS = flags.DEFINE_list("sets", ["in_box", "ood"], "the test sets to report (in_box, ood)")
 _REACH = flags.DEFINE_integer("reach", 0, "probe the N in-box tasks with the lowest best known return with one MPC "
                               "oracle episode each (needs eval.mpc_samples > 0)")
-_NOT_ORACLES = ("zero_action", "runs")
 _TOP = 5
-
-
-def psi_label(psi) -> str:
-  """A task as eval.csv writes it: '-2.000 1.200'."""
-  return " ".join(f"{x:.3f}" for x in np.asarray(psi))
-
-
-def runs_best(folder: str, set_name: str, psis: np.ndarray) -> np.ndarray | None:
-  """[G]: the best return any run of the study folder reached on each task (NaN where none has it); None
-  when no run has the set."""
-  best = {}
-  for r in (row for run in study_results.load_runs(folder) for row in run["rows"] or ()):
-    if r["set"] == set_name:
-      values = [r[c] for c in study_results.RETURN_COLUMNS if r.get(c) is not None]
-      best[r["psi"]] = max([best.get(r["psi"], -np.inf)] + values)
-  if not best:
-    return None
-  return np.array([best.get(psi_label(p), np.nan) for p in psis])
-
-
-def winners(values: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray, np.ndarray]:
-  """{candidate: [G]} -> (the winner per task, the best return [G], its margin over the runner-up [G]);
-  NaN (a task a candidate lacks) never wins; a tie goes to the candidate listed first (margin 0)."""
-  names = list(values)
-  stack = np.stack([np.where(np.isnan(values[n]), -np.inf, values[n]) for n in names])   # [C, G]
-  order = np.argsort(-stack, axis=0, kind="stable")
-  best = np.take_along_axis(stack, order[:1], axis=0)[0]
-  second = np.take_along_axis(stack, order[1:2], axis=0)[0] if len(names) > 1 else np.full_like(best, np.nan)
-  return [names[i] for i in order[0]], best, best - second
-
-
-def disagreement(values: dict[str, np.ndarray]) -> np.ndarray:
-  """[G]: the spread (max - min) of the oracle candidates' returns per task (NaN with fewer than two)."""
-  oracles = [v for n, v in values.items() if n not in _NOT_ORACLES]
-  if len(oracles) < 2:
-    return np.full(next(iter(values.values())).shape, np.nan)
-  stack = np.stack(oracles)
-  return np.max(stack, axis=0) - np.min(stack, axis=0)
-
 
 def set_report(set_name: str, psis: np.ndarray, values: dict[str, np.ndarray]) -> str:
   """The markdown section of one test set (see the module docstring)."""
@@ -92,22 +53,11 @@ def set_report(set_name: str, psis: np.ndarray, values: dict[str, np.ndarray]) -
   if np.any(np.isfinite(spread)):
     top = np.argsort(-np.nan_to_num(spread, nan=-np.inf))[:_TOP]
     out.append("Where the oracle candidates disagree most (max - min of "
-               f"{', '.join(n for n in names if n not in _NOT_ORACLES)}): "
+               f"{', '.join(n for n in names if n not in NOT_ORACLES)}): "
                + "; ".join(f"({psi_label(psis[i])}) {spread[i]:.1f}, {won[i]} best" for i in top) + ".")
   if psis.shape[1] == 2:
     out += ["", best_grid(psis, best)]
   return "\n".join(out) + "\n"
-
-
-def best_grid(psis: np.ndarray, best: np.ndarray) -> str:
-  """The best known return of a 2-D set as a table: a row per value of psi_1, a column per psi_0 (a cell
-  without a task is empty: the OOD set's ring)."""
-  x_of, y_of = (lambda p: f"{p[0]:.3f}"), (lambda p: f"{p[1]:.3f}")
-  xs = sorted({x_of(p) for p in psis}, key=float)
-  ys = sorted({y_of(p) for p in psis}, key=float, reverse=True)
-  cell = {(x_of(p), y_of(p)): b for p, b in zip(psis, best)}
-  rows = [[y, *(f"{cell[(x, y)]:.0f}" if (x, y) in cell else "" for x in xs)] for y in ys]
-  return tables.markdown(["psi_1 \\ psi_0", *xs], rows)
 
 
 def reach_report(protocol, psis: np.ndarray, best: np.ndarray, n: int) -> str:
