@@ -17,7 +17,7 @@ PY=${PY:-.venv/bin/python}
 C=experiments/configs/hopper_2d_study.py
 B=experiments/configs/hopper_2d_baselines.py
 FEW=("--config.eval.few_shot_episodes=(10,20,30)" "--config.eval.few_shot_rounds=2")   # 5 new episodes a round (the Brax paper configs')
-TABLES=("mpc in_box 7" "policy in_box 4" "floor in_box 4" "mpc ood 3" "policy ood 2" "floor ood 2")
+TABLES=("mpc in_box 7" "policy in_box 4" "floor in_box 4" "policy ood 2" "floor ood 2" "mpc ood 3")
 
 case "${1:-}" in
   v_star)
