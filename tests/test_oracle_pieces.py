@@ -83,7 +83,7 @@ def test_assembled_pieces_equal_the_whole_set_bit_for_bit_and_are_its_cache_entr
   rows = np.asarray([3, psis.shape[0] - 1])            # two tasks alone, each with its whole-set key and seeds
   again = pieces_module.returns_at(ref, family, psis, key, rows)   # (another batch shape: rounding only)
   assert again.shape == np.asarray(v)[..., rows].shape
-  np.testing.assert_allclose(again, np.asarray(v)[..., rows], rtol=1e-4, atol=1e-3)
+  np.testing.assert_allclose(again, np.asarray(v)[..., rows], rtol=1e-3, atol=0.05)   # as tests/test_shipped_v_star
 
 
 def test_the_assembled_entry_is_what_the_protocol_loads(protocols, tmp_path):
