@@ -89,6 +89,7 @@ def test_options_off_leave_admrl_as_it_was_and_bad_values_name_their_field():
       check_fields(config)
 
 
+@pytest.mark.slow   # an end-to-end run (CI runs it with -m slow; out of make test's 10 minutes)
 def test_mixture_and_replay_top_run_in_the_outer_step(tmp_path):
   """Two outer iterations of the tiny config (K = 2) with share 0.5, patience 1 and replay_top on the model
   error: every number is finite, one of the two carried tasks is a uniform draw, each restart took one

@@ -118,6 +118,7 @@ def test_plr_rejects_bad_values():
     make_method("plr", BOX, 4, replay_size=3)
 
 
+@pytest.mark.slow   # an end-to-end run (CI runs it with -m slow; out of make test's 10 minutes)
 def test_plr_runs_in_the_outer_step_and_replays_what_it_trained(tmp_path):
   """Two outer iterations of the tiny config (K = 2) with p = 1 and no minimum fill: the second iteration
   replays the first one's two tasks, every number is finite, and a checkpoint round-trips the buffer."""

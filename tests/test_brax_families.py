@@ -194,6 +194,7 @@ def test_mjx_backend_resets_and_steps_ant_2d():
   assert np.max(np.abs(np.asarray(tr.next_obs[-1] - tr.obs[0]))) > 1e-3       # the physics moved it
 
 
+@pytest.mark.slow   # a Brax training run and its model planner: 160 s (CI runs it with -m slow)
 def test_tiny_admrl_run_on_hopper_completes(tmp_path):
   from admrl_jax.runner import train
   from tests.tiny_config import get_config
@@ -221,6 +222,7 @@ def test_tiny_admrl_run_on_hopper_completes(tmp_path):
   np.testing.assert_array_equal(real, again)
 
 
+@pytest.mark.slow   # four Brax builds: 27 s (CI runs it with -m slow)
 def test_oracle_cache_key_is_the_same_for_every_build_of_a_family(tmp_path):
   """The V* cache must be found again by another process: its key holds no object address."""
   import dataclasses

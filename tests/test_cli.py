@@ -156,6 +156,7 @@ def _fake_finished_run(run_dir, method: str, seed: int, worst: float):
     fh.write("{}\n")
 
 
+@pytest.mark.slow   # an end-to-end run (CI runs it with -m slow; out of make test's 10 minutes)
 def test_study_publishes_finished_runs_pairs_them_and_refuses_bad_input(tmp_path):
   """A study whose runs have finished (no training) publishes their four files, recomputes results.md
   with the seed-paired comparison and draws the gap map; re-running keeps what is published. A bad

@@ -84,6 +84,7 @@ def test_bad_budgets_name_the_field_and_the_allowed_rounds(tiny):
     validate(c)
 
 
+@pytest.mark.slow   # an end-to-end run (CI runs it with -m slow; out of make test's 10 minutes)
 def test_protocol_reports_both_evaluators_after_each_budget(tiny):
   """Through the evaluation protocol: a few-shot row per budget for the policy evaluator and the model
   planner (planned through that budget's refit model), in eval.csv and the reference table."""

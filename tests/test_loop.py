@@ -126,6 +126,7 @@ def test_bad_config_names_field_and_allowed_values(field, value, message):
     validate(c)
 
 
+@pytest.mark.slow   # an end-to-end run (CI runs it with -m slow; out of make test's 10 minutes)
 def test_main_job_writes_run_directory(tmp_path):
   c = tiny_config("admrl")
   c.logging.wandb = "offline"   # no network needed

@@ -37,7 +37,10 @@ def cache(tmp_path_factory):
   return str(tmp_path_factory.mktemp("oracle_cache"))   # V* computed once for the three methods
 
 
-@pytest.mark.parametrize("method", ["multitask", "maml", "pearl"])
+# MAML and PEARL through the shared protocol run with -m slow in CI (34 s; their own files test them in the
+# loop); multitask stays in make test
+@pytest.mark.parametrize("method", ["multitask", pytest.param("maml", marks=pytest.mark.slow),
+                                    pytest.param("pearl", marks=pytest.mark.slow)])
 def test_baseline_trains_and_is_evaluated_by_the_shared_protocol(method, cache, tmp_path):
   config = config_of(method, cache)
   loop, _ = build(config)

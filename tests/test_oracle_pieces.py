@@ -48,10 +48,12 @@ def protocols(tmp_path_factory):
 
 # (protocol, reference, pieces): the floor and MPC in 3 uneven pieces (the floor's middle piece crosses
 # from seed 0's items to seed 1's), the others in 2
-CASES = [("policy", "policy", 2), ("policy", "mpc", 3), ("policy", "floor", 3), ("trajectory", "trajectory", 2)]
+# (the policy oracle's case, 38 s, runs with -m slow in CI: out of make test's 10 minutes)
+CASES = [pytest.param("policy", "policy", 2, marks=pytest.mark.slow), ("policy", "mpc", 3), ("policy", "floor", 3),
+         ("trajectory", "trajectory", 2)]
 
 
-@pytest.mark.parametrize("protocol_name,ref_name,n", CASES, ids=[c[1] for c in CASES])
+@pytest.mark.parametrize("protocol_name,ref_name,n", CASES, ids=["policy", "mpc", "floor", "trajectory"])
 def test_assembled_pieces_equal_the_whole_set_bit_for_bit_and_are_its_cache_entry(protocols, protocol_name, ref_name,
                                                                                   n, tmp_path):
   protocol = protocols[protocol_name]

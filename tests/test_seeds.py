@@ -6,6 +6,7 @@ import shutil
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from admrl_jax import hyperparams
 from admrl_jax.config import build
@@ -28,6 +29,7 @@ def _assert_trees_equal(a, b):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+@pytest.mark.slow   # an end-to-end run (CI runs it with -m slow; out of make test's 10 minutes)
 def test_seeds_side_by_side_equal_their_solo_runs_and_resume(tmp_path):
   """Three seeds trained in one jit: the same initial states and task draws as their solo runs, and after
   an outer iteration metrics within float reassociation noise of the solo run (a batched matmul sums in

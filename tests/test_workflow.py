@@ -58,6 +58,7 @@ def runs(tmp_path_factory):
               after_kill=after_kill, resumed=resumed)
 
 
+@pytest.mark.slow   # three processes' runs: 117 s (CI runs it with -m slow)
 def test_sigterm_and_sigkill_then_resume_equal_the_uninterrupted_run(runs):
   assert runs["term"].returncode == 3, runs["term"].stderr[-2000:]
   assert "SIGTERM after outer iteration 1" in runs["term"].stderr
@@ -73,6 +74,7 @@ def test_sigterm_and_sigkill_then_resume_equal_the_uninterrupted_run(runs):
     assert len(fh.read().splitlines()) == 1 + 4
 
 
+@pytest.mark.slow   # shares the runs above (CI runs it with -m slow)
 def test_evaluate_cli_from_checkpoints(runs, tmp_path):
   out = tmp_path / "eval"
   p = _python("-m", "experiments.evaluate", f"--run_dir={runs['ref_dir']}", "--checkpoints=all", f"--out={out}")
