@@ -121,6 +121,7 @@ def test_gap_search_remembers_the_signal_it_is_told_to():
     make_method("gap_search", BOX, 1, search_signal="x")
 
 
+@pytest.mark.slow   # an end-to-end run (CI runs it with -m slow; out of make test's 10 minutes)
 def test_gap_search_runs_in_the_outer_step_and_its_memory_is_checkpointed(tmp_path):
   """Two outer iterations of the tiny config with the gap search: the memory holds the two
   iterations' tasks and gap estimates, the tasks lie in the box, and a checkpoint round-trips it."""

@@ -43,6 +43,7 @@ def fresh_error(learner, model_state, agent_state, key) -> float:
   return float(learner.model.loss(model_state.params, model_state.norms, window, mask))
 
 
+@pytest.mark.slow   # with the next: 81 s (CI runs them with -m slow)
 def test_refit_lowers_the_error_on_fresh_episodes_and_the_gap(wrong_model):
   """From the wrong model: the refit model's error on fresh episodes of the task (not the refit data: other
   keys, the adapted policy) falls with every budget, to under a fifth of the wrong model's after the largest;
@@ -63,6 +64,7 @@ def test_refit_lowers_the_error_on_fresh_episodes_and_the_gap(wrong_model):
   assert returns[-1] > start + 50, (start, returns)
 
 
+@pytest.mark.slow   # shares the fixture above (CI runs it with -m slow)
 def test_a_budget_does_not_depend_on_the_budgets_after_it(wrong_model):
   _, _, nested = wrong_model
   key = jax.random.key(4)

@@ -149,6 +149,7 @@ def test_main_job_writes_run_directory(tmp_path):
   assert list((tmp_path / "wandb").glob("offline-run-*"))   # wandb wrote its offline run
 
 
+@pytest.mark.slow   # an end-to-end run (CI runs it with -m slow; out of make test's 10 minutes)
 def test_evaluation_v_star_is_the_best_of_the_oracles_and_the_zero_action():
   """With ``eval.mpc_samples`` > 0 the MPC oracle joins: the trajectory oracle's smallest budget (one
   block of 50 steps) falls short on the box's corners of MPC with short plans (5 steps, 64 candidates;

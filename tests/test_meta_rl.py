@@ -71,6 +71,7 @@ def _leaves(state):
   return [np.asarray(x) for x in jax.tree.leaves(state.replace(key=jax.random.key_data(state.key)))]
 
 
+@pytest.mark.slow   # an end-to-end run (CI runs it with -m slow; out of make test's 10 minutes)
 def test_baseline_resumes_exactly(cache, tmp_path):
   """Two iterations straight, against one iteration, a stop, and a resume: the same state and rows."""
   straight = train(config_of("maml", cache), str(tmp_path / "a"), log=lambda *_: None)
