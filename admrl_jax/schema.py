@@ -116,7 +116,8 @@ class Loop:
   slbo_stages: int = _field(2, "real collections with refinement after warm-up (reference: 3)", positive_int)
   stage_rounds: int = _field(4, "rounds of [fit model; TRPO] per stage (reference: 20)", positive_int)
   real_episodes: int = _field(8, "real episodes per task per collection (reference: 10k steps)", positive_int)
-  initial_episodes: int = _field(8, "real episodes of random actions before iteration 1", positive_int)
+  initial_episodes: int = _field(8, "real episodes of random actions before iteration 1, in all (not per task)",
+                                 positive_int)
   gradient_rollouts: int = _field(64, "virtual episodes of theta_hat feeding H and J", positive_int)
   ascent_step: float = _field(0.3, "AdMRL step length in unit task coordinates w in [-1, 1]^k (traced)", positive)
   gauss_std: float = _field(1.0, "MB-Gauss: w ~ N(0, std^2) clipped to [-1, 1] (traced)", positive)

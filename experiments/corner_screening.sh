@@ -47,8 +47,8 @@ case "${1:-}" in
     S="$STUDY --study=corner_screening --seeds=0,1,2,3,4"
     $S --methods=unif
     $S --methods=admrl
-    $S --methods=admrl --variant=k2 --config.loop.num_tasks=2 --config.loop.real_episodes=4 --config.loop.initial_episodes=4
-    $S --methods=admrl --variant=k4 --config.loop.num_tasks=4 --config.loop.real_episodes=2 --config.loop.initial_episodes=2
+    $S --methods=admrl --variant=k2 --config.loop.num_tasks=2 --config.loop.real_episodes=4
+    $S --methods=admrl --variant=k4 --config.loop.num_tasks=4 --config.loop.real_episodes=2
     $S --methods=admrl --variant=raw --config.adversary.step_rule=raw
     $S --methods=admrl --variant=restart --config.adversary.restart_patience=$P
     $S --methods=gap_search
