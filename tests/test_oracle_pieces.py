@@ -173,6 +173,11 @@ def test_the_command_computes_piece_by_piece_skips_finished_pieces_and_assembles
   assert "9 tasks in 2 batches of 8, cut into 2 pieces" in lines[0]
   assert lines[-2].startswith("pieces done 1 of 2: [0]") and lines[-2].endswith("to do 1: [1]")
   assert lines[-1].startswith("next: ") and lines[-1].endswith(f"--pieces_dir={folder} --piece=1")
+  refused = _oracle_table(args + ["--piece=status", "--ship"], REPO)   # a stage that ships stops here
+  assert refused.returncode == 2, refused.stdout
+  assert not os.path.exists(cache) or not [f for f in os.listdir(cache) if f.endswith(".npz")]   # nothing assembled
+  assert refused.stderr.strip().splitlines()[-1].startswith(
+      "error: ship: 1 of the 2 pieces are not computed yet ([1]); compute them first: "), refused.stderr[-2000:]
   (sub,) = os.listdir(folder)
   piece0 = folder / sub / "piece-00-of-02.npz"
   stamp = os.stat(piece0).st_mtime_ns
@@ -187,6 +192,12 @@ def test_the_command_computes_piece_by_piece_skips_finished_pieces_and_assembles
   assert sub.endswith(entry.removeprefix("point_mass-").removesuffix(".npz"))   # the folder has the entry's key
   third = _oracle_table(args + ["--piece=0"], REPO)
   assert third.returncode == 0 and "nothing to compute" in third.stdout, third.stderr[-3000:]
+  with np.load(cache / entry) as data:   # an entry that is not the pieces' assembly is never shipped as theirs
+    other = {k: data[k] for k in data.files}
+  np.savez(cache / entry, **{**other, "v_star": other["v_star"] + 1.0})
+  fourth = _oracle_table(args + ["--piece=status", "--ship"], REPO)
+  assert fourth.returncode == 2 and "is not the assembly of the 2 pieces" in fourth.stderr, fourth.stderr[-2000:]
+  assert "largest difference 1.0" in fourth.stderr and "shipped" not in fourth.stdout
 
 
 ERRORS = [

@@ -254,13 +254,19 @@ def pieces_main(config) -> None:
     print(f"pieces done {len(done)} of {pieces.pieces}: {done} ({pieces.seconds():.0f} s of compute); "
           f"to do {len(todo)}: {todo}")
     if todo:
-      print("next: " + _command(sys.argv, drop=("piece",), add=(f"--piece={todo[0]}",)))
+      resume = _command(sys.argv, drop=("piece", "ship"), add=(f"--piece={todo[0]}",))
+      if _SHIP.value:   # a stage that ships must not go on as if it had: its evaluation would compute the set
+        fail(f"ship: {len(todo)} of the {pieces.pieces} pieces are not computed yet ({todo}); compute them first: "
+             f"{resume}")
+      print("next: " + resume)
       return
     found = pieces.write_entry()
     print(f"assembled the whole set's cache entry {found} from the {pieces.pieces} pieces: evaluation and a whole-set "
           "computation now load it")
   else:
     print(f"the whole set's entry exists: {found}; nothing to compute")
+    if not todo and not shipped_file(pieces.cache_path):
+      _check_entry_is_the_pieces(found, pieces)
   if not _SHIP.value:
     if not shipped_file(pieces.cache_path):
       print("ship it: " + _command(sys.argv, drop=("piece", "commit"), add=("--piece=status", "--ship")))
@@ -273,6 +279,19 @@ def pieces_main(config) -> None:
   if _COMMIT.value:
     commit([dest, shipped.INDEX], f"V* shipped: {config.family} {_SET.value} {ref.name} ({psis.shape[0]} tasks, "
                                   f"assembled from {pieces.pieces} pieces)")
+
+
+def _check_entry_is_the_pieces(found: str, pieces) -> None:
+  """An entry found in the cache beside a complete set of pieces is shipped only if it holds their values
+  (an entry left by another oracle code under the same budget would otherwise be shipped as theirs)."""
+  with np.load(found) as data:
+    entry = np.asarray(data["v_star"])
+  assembled = np.asarray(pieces.assemble()[0])
+  if entry.shape != assembled.shape or not np.array_equal(entry, assembled):
+    diff = (float(np.max(np.abs(entry - assembled))) if entry.shape == assembled.shape
+            else f"shapes {entry.shape} and {assembled.shape}")
+    fail(f"pieces: the cache entry {found} is not the assembly of the {pieces.pieces} pieces in {pieces.folder} "
+         f"(largest difference {diff}); move the entry aside and run this again to assemble the pieces")
 
 
 def _ship_assembled(protocol, ref, psis, pieces, config_path: str) -> str:
