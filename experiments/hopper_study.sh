@@ -8,6 +8,7 @@
 #   experiments/hopper_study.sh study       # AdMRL, MB-Unif, MB-Gauss, seeds 0-4, with the few-shot rows
 #   experiments/hopper_study.sh baselines   # multitask, MAML, PEARL, seeds 0-2, 10x with every 1x kept
 #   experiments/hopper_study.sh curves      # the kept checkpoints evaluated: the gap against real samples
+#   experiments/hopper_study.sh coverage    # the share of each run's tasks in the protocol's four regions
 #
 # One computation at a time on the 2-core CPU. Measured there: an MPC piece (8 tasks) 13.8 min, training 11.5
 # min; the rest is written into docs/results.md as it is measured.
@@ -19,6 +20,13 @@ B=experiments/configs/hopper_2d_baselines.py
 FEW=("--config.eval.few_shot_episodes=(10,20,30)" "--config.eval.few_shot_rounds=2")   # 5 new episodes a round (the Brax paper configs')
 TABLES=("mpc in_box 7" "policy in_box 4" "floor in_box 4" "policy ood 2" "floor ood 2" "mpc ood 3")
 
+ship_tables() {   # ship every table (done already: a no-op); exit 2 naming the missing pieces of any table
+  for spec in "${TABLES[@]}"; do
+    set -- $spec
+    $PY -m experiments.oracle_table --config=$C --oracle=$1 --set=$2 --pieces=$3 --piece=status --ship --commit
+  done
+}
+
 case "${1:-}" in
   v_star)
     for spec in "${TABLES[@]}"; do
@@ -26,17 +34,18 @@ case "${1:-}" in
       $PY -m experiments.oracle_table --config=$C --oracle=$1 --set=$2 --pieces=$3 --piece=all --commit
     done ;;
   ship)
-    for spec in "${TABLES[@]}"; do
-      set -- $spec
-      $PY -m experiments.oracle_table --config=$C --oracle=$1 --set=$2 --pieces=$3 --piece=status --ship --commit
-    done
-    $PY -m experiments.oracle_winners --config=$C ;;
+    ship_tables
+    W=docs/runs/hopper_2d_v_star/winners.md
+    $PY -m experiments.oracle_winners --config=$C --reach=4 | tee $W
+    git add $W && git commit -q -m "Hopper2D's V*: per-task winners of the shipped tables ($W)" -- $W ;;
   timing)   # a timing is one uninterrupted run: an interrupted one is started again, not resumed
+    ship_tables   # exits unless all six tables are shipped: an evaluation would compute them itself
     T=runs/hopper_2d_study_timing/admrl-s0-whole
     if [ -f $T/summary.json ]; then echo "$T: finished already (its time_s and the evaluation's log lines)"; exit 0; fi
     rm -rf $T; mkdir -p "$(dirname $T)"
     $PY -m experiments.train --config=$C --run_dir=$T --config.seed=0 2>&1 | tee $T.log ;;
   study)
+    ship_tables
     $PY -m experiments.study --study=hopper_2d_n100 --config=$C --methods=unif,gauss,admrl --seeds=0,1,2,3,4 \
       "${FEW[@]}" --commit ;;
   baselines)
@@ -49,6 +58,15 @@ case "${1:-}" in
     done ;;
   curves)
     $PY -m experiments.study_curves --study=hopper_2d_n100 --commit ;;
+  coverage)   # the protocol's four regions of (velocity, height) in [-2, 2] x [1.2, 2.0]
+    F=docs/runs/hopper_2d_n100
+    for region in "fast backward:-2,1.2:-1.3333,2.0" "fast forward:1.3333,1.2:2,2.0" "high:-2,1.87:2,2.0" \
+                  "slow-backward-low:-2,1.2:0,1.47"; do
+      IFS=: read -r name lo hi <<< "$region"
+      echo "### $name"; echo
+      $PY -m experiments.study_coverage $F --lo=$lo --hi=$hi; echo
+    done | tee $F/coverage.md
+    git add $F/coverage.md && git commit -q -m "Hopper2D study: coverage of the protocol's four regions" -- $F/coverage.md ;;
   *)
-    sed -n '2,13p' "$0"; exit 2 ;;
+    sed -n '2,14p' "$0"; exit 2 ;;
 esac
