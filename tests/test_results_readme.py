@@ -181,7 +181,7 @@ def test_confirmation_picks_the_lowest_corrected_p_and_says_whether_it_is_below(
   assert found["rows"]["meh"][4] >= found["rows"]["meh"][2]
   rt.main([str(study), "--confirm=good,meh"])
   out = capsys.readouterr().out
-  assert "Chosen (lowest corrected p): good, -9.8, Holm p" in out and out.rstrip().endswith("below MB-Unif.")
+  assert "Chosen (lowest corrected p; ties: the lower raw p, then the lower mean): good, -9.8, Holm p" in out and out.rstrip().endswith("below MB-Unif.")
   for argv, message in (([str(study), "--confirm=good,nope"], "error: confirm: rows of"),
                         (["--readme", str(tmp_path), "--confirm=good"], "error: confirm: a folder of runs' table only")):
     with pytest.raises(SystemExit):

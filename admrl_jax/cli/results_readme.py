@@ -39,7 +39,9 @@ def verdict_sentence(rows: dict, kind: str, label: str) -> str:
     diff = paired(rows, method, REFERENCE, kind) if method != REFERENCE else None
     if diff:
       mean, half, p, _ = diff[FIELDS[0]]
-      found[verdict(mean, half)].append(f"{NAMES.get(method, method)} ({mean:+.1f} ± {half:.1f}, p {p:.2f})")
+      word = verdict(mean, half)   # n/a: a difference not finite on some seed
+      found.setdefault(word, []).append(f"{NAMES.get(method, method)} (" + (
+          "n/a" if word == "n/a" else f"{mean:+.1f} ± {half:.1f}, p {p:.2f}") + ")")
   parts = [f"{_joined(names)} {'is' if len(names) == 1 else 'are'} {word}" for word, names in found.items() if names]
   if not parts:
     return ""

@@ -5,19 +5,26 @@
 Every run directory (<root>/<run>/ with summary.json and eval.csv) contributes its per-task returns.
 V* of a task (same set, same psi) is the best known return over the runs: the max of every run's
 v_star column (the cached oracle, the zero action, the floor; one computation for all runs of a study)
-and every return any run reached on it (policy evaluator at every budget, model planner, floor), as
-SPEC section 5 asks. Then per method: worst-case, mean, CVaR-10% and OOD worst-case gap, as mean and
-95 % t-interval half-width over seeds, for the policy evaluator (zero-shot) and, where it ran, the
+and every return any run reached on it (policy evaluator at every budget, model planner, floor), in its
+final evaluation and in every evaluated kept checkpoint's (``experiments.study_curves``), as SPEC section
+5 asks: one V* (``study_results.shared_v_star``) for every table of the folder, results.md and
+gap_vs_samples.md alike. Every evaluation must hold the folder's task set (else exit 2 naming the file).
+Then per method: worst-case, mean, CVaR-10% and OOD worst-case gap, as mean and 95 % t-interval
+half-width over seeds, for the policy evaluator (zero-shot) and, where it ran, the
 model planner; and the adaptation floor beside them (the floor does not depend on the run: the mean of
 the runs' floor columns, which agree when the floor came from one cache). A run directory without
 eval.csv (written before it existed) is reported from its summary.json, against its own V*, marked *.
 A run's row is its directory name without -s<seed> (the method, or a labelled variant such as
-admrl_restart). Below the table: every method or variant against MB-Unif and MB-Gauss paired by seed
-(mean difference, 95 % t-interval, paired t-test). ``study_figure`` draws the seed-mean gap maps with
-the proposed tasks from the same files.
+admrl_restart). Below the table: every model-based method or variant against MB-Unif and MB-Gauss paired
+by seed (mean difference, 95 % t-interval, paired t-test; n/a where a difference is not finite); a
+model-free baseline (multitask, maml, pearl) against them unpaired, the two intervals side by side.
+``study_figure`` draws the seed-mean gap maps with the proposed tasks from the same files.
 
   python -m experiments.results_table docs/runs/corner_confirmation --confirm=admrl_k2,plr   # and a selection's
                                                                         # confirmation (Holm over the rows)
+  python -m experiments.results_table docs/runs/corner_screening --finalists    # a screening's finalists
+  python -m experiments.results_table docs/runs/corner_screening --finalists --candidates=admrl_k2,plr
+  python -m experiments.results_table docs/runs/pockets --not_worse=admrl_k2  # the held-out check of a row
   python -m experiments.results_table --readme docs/runs                      # print the README section
   python -m experiments.results_table --write_readme=README.md docs/runs      # replace it in README.md
 
@@ -39,9 +46,10 @@ import numpy as np
 from admrl_jax import tables
 from admrl_jax.cli.common import fail
 from admrl_jax.cli.results_readme import README_END, README_START, readme_section, replace_readme_section, studies
-from admrl_jax.study_results import (BASELINES, FIELDS, NAMES, checkpoint_points, confirmation, difference,
-                                     floor_summary, group, interval, load_runs, method_rows, ordered, paired,
-                                     proposed_tasks, recompute, shared_v_star, t_half)
+from admrl_jax.study_results import (BASELINES, FIELDS, NAMES, NOT_WORSE_MARGIN, checkpoint_points, confirmation,
+                                     difference, floor_summary, group, interval, load_runs, method_rows,
+                                     model_free_groups, not_worse, ordered, paired, proposed_tasks, recompute,
+                                     screening, shared_v_star, t_half)
 
 HEADER = ("method", "seeds", "worst-case gap", "mean gap", "CVaR-10% gap", "OOD worst-case gap", "real steps",
           "wall time (s)")
@@ -93,7 +101,10 @@ def table(root: str) -> str:
   if paired:
     lines += ["", "Paired by seed (method minus baseline, seeds both ran; negative: the method's gap is lower): "
               "mean difference ± half-width of its 95 % t-interval, and the two-sided paired t-test's p. An "
-              "interval that contains 0 is a tie.", "", paired.rstrip("\n")]
+              "interval that contains 0 is a tie; n/a: a difference that is not finite on some seed. A "
+              "model-free baseline is not paired with the model-based methods (the protocols compare them "
+              "unpaired): its rows give both intervals side by side, method vs baseline.",
+              "", paired.rstrip("\n")]
   return "\n".join(lines) + "\n"
 
 
@@ -122,12 +133,22 @@ def few_shot_table(runs: list[dict], v_star: dict) -> str:
 
 
 def paired_table(rows: dict) -> str:
-  """Markdown: every non-baseline method against each baseline, paired by seed, for the policy evaluator
-  and (where both ran it) the model planner."""
+  """Markdown: every non-baseline method against each baseline for the policy evaluator and (where both
+  ran it) the model planner: paired by seed where both are model-based; a model-free baseline
+  (``study_results.model_free_groups``) unpaired, its interval and the baseline's side by side."""
   cells = []
+  free = model_free_groups(rows)
   for method in sorted(set(rows) - set(BASELINES), key=lambda m: (m not in NAMES, m)):
     for base in BASELINES:
       for kind in ("policy", "planner"):
+        if method in free or base in free:
+          mine, theirs = ([r[kind] for r in rows.get(name, []) if r.get(kind)] for name in (method, base))
+          if mine and theirs:
+            label = f"{NAMES.get(method, method)} vs {NAMES.get(base, base)}" + (
+                " (model planner)" if kind == "planner" else "") + " (unpaired: model-free)"
+            cells.append([label, f"{len(mine)} / {len(theirs)}", *(
+                f"{interval([g[f] for g in mine])} vs {interval([g[f] for g in theirs])}" for f in FIELDS)])
+          continue
         diff = paired(rows, method, base, kind)
         if diff is None:
           continue
@@ -146,10 +167,11 @@ def study_figure(root: str, path: str, column: str = "return", label: str = "pol
   for 2-D task boxes; False (nothing written) otherwise or without eval.csv files."""
   from admrl_jax import plots   # matplotlib only where a figure is drawn
 
-  runs = [r for r in load_runs(root) if r["rows"]]
+  every = load_runs(root)
+  runs = [r for r in every if r["rows"]]
   if not runs:
     return False
-  v_star = shared_v_star(runs)
+  v_star = shared_v_star(every)
   grid = sorted({r["psi"] for run in runs for r in run["rows"] if r["set"] == "in_box"},
                 key=lambda p: tuple(float(x) for x in p.split()))
   psi = np.asarray([[float(x) for x in p.split()] for p in grid])
@@ -181,12 +203,13 @@ def study_figure(root: str, path: str, column: str = "return", label: str = "pol
 def gap_vs_samples(root: str, path: str | None = None) -> str:
   """Markdown (and, given ``path``, a figure): per method and evaluated iteration, the worst-case gap
   (policy evaluator; model planner where it ran) mean ± 95 % t half-width over seeds, against the real
-  samples used in training. V* is the best known return over every evaluated model of the study
-  (checkpoints included), so it can sit above the final-model table's."""
-  points = checkpoint_points(root)
+  samples used in training. V* is the folder's one shared V* (``shared_v_star``: every evaluated model of
+  the study, checkpoints included), the same as results.md's."""
+  runs = load_runs(root)
+  points = checkpoint_points(runs)
   if not points:
     return "No evaluated models.\n"
-  v_star = shared_v_star([{"rows": p["rows"]} for p in points])
+  v_star = shared_v_star(runs)
   series = {}   # (kind, group) -> {iteration: [(steps, worst gap)]}
   for p in points:
     for kind, column in (("policy", "return"), ("planner", "planner_return")):
@@ -211,9 +234,29 @@ def gap_vs_samples(root: str, path: str | None = None) -> str:
     plots.gap_vs_samples_bands(path, curves, f"{os.path.basename(os.path.normpath(root))}: worst-case gap against "
                                              "real training samples (mean ± 95 % t over seeds)")
   return ("Worst-case gap against real training samples: every evaluated model (kept checkpoints and the "
-          "final one), mean ± 95 % t half-width over seeds, against the best known return over all of them.\n\n"
+          "final one), mean ± 95 % t half-width over seeds, against the best known return over all of them "
+          "(the folder's one V*, as in results.md).\n\n"
           + tables.markdown(("method", "iteration", "real steps (mean)", "seeds", "worst-case gap"), cells)
           + ("\n" + ratios if ratios else ""))
+
+
+def has_checkpoint_evaluations(root: str) -> bool:
+  """Whether a published run of the folder has an evaluated kept checkpoint (<run>/checkpoints/iteration_<i>/
+  with checkpoint.json): then gap_vs_samples.{md,png} belong to the folder."""
+  return bool(glob.glob(os.path.join(root, "*", "checkpoints", "iteration_*", "checkpoint.json")))
+
+
+def write_gap_vs_samples(root: str, always: bool = False) -> list[str]:
+  """<root>/gap_vs_samples.md and .png recomputed (``gap_vs_samples``) from the published files; the paths
+  written ([] where no run has an evaluated checkpoint, unless ``always``: nothing written). Called by
+  ``experiments.study`` after every published run and by ``experiments.study_curves`` (always)."""
+  if not (always or has_checkpoint_evaluations(root)):
+    return []
+  md, png = os.path.join(root, "gap_vs_samples.md"), os.path.join(root, "gap_vs_samples.png")
+  text = gap_vs_samples(root, png)
+  with open(md, "w") as fh:
+    fh.write(text)
+  return [p for p in (md, png) if os.path.exists(p)]
 
 
 def sample_ratios(curves: dict, reference: str = "AdMRL") -> str:
@@ -241,22 +284,73 @@ def confirmation_table(root: str, finalists: list[str]) -> str:
   runs = load_runs(root)
   rows = method_rows(runs, shared_v_star(runs))
   found = confirmation(rows, finalists)
-  cells = [[NAMES.get(f, f), n, f"{mean:+.1f} ± {half:.1f}", f"{p:.3f}", f"{p_holm:.3f}"]
+  cells = [[NAMES.get(f, f), n, f"{mean:+.1f} ± {half:.1f}" if np.isfinite(p) else "n/a", _p(p), _p(p_holm)]
            for f, (mean, half, p, n, p_holm) in found["rows"].items()]
   missing = [f for f in finalists if f not in found["rows"]]
   lines = [f"Confirmation over {', '.join(NAMES.get(f, f) for f in finalists)}: the model planner's in-box worst-case "
            "gap minus MB-Unif's, paired by seed (mean ± 95 % t half-width), two-sided paired t-test, p "
-           "Holm-corrected over the finalists with pairs.", "",
+           "Holm-corrected over the finalists with pairs (n/a: a difference not finite on some seed, counted "
+           "with p 1, never chosen).", "",
            tables.markdown(("finalist - MB-Unif (model planner)", "seeds", "worst-case gap difference", "p",
                             "Holm p"), cells).rstrip("\n")]
   if missing:
     lines += ["", f"No seed pairs with MB-Unif (not counted in the correction): {', '.join(missing)}."]
   if found["chosen"] is not None:
     mean, _, _, _, p_holm = found["rows"][found["chosen"]]
-    lines += ["", f"Chosen (lowest corrected p): {NAMES.get(found['chosen'], found['chosen'])}, {mean:+.1f}, Holm p "
+    lines += ["", f"Chosen (lowest corrected p; ties: the lower raw p, then the lower mean): "
+                  f"{NAMES.get(found['chosen'], found['chosen'])}, {mean:+.1f}, Holm p "
                   f"{p_holm:.3f}: " + ("below MB-Unif." if found["below"] else "not below MB-Unif (needs a negative "
                                                                                  "mean with Holm p < 0.05).")]
   return "\n".join(lines) + "\n"
+
+
+def _p(p: float) -> str:
+  return f"{p:.3f}" if np.isfinite(p) else "n/a"
+
+
+def finalists_table(root: str, candidates: list[str]) -> str:
+  """Markdown: a screening's finalists (``study_results.screening``): each candidate's mean model planner
+  in-box worst-case gap over its seeds against MB-Unif's, and the finalists, or "none below MB-Unif"."""
+  runs = load_runs(root)
+  found = screening(method_rows(runs, shared_v_star(runs)), candidates)
+  if found["base"] is None:
+    return "Screening against MB-Unif: n/a (MB-Unif has no model planner evaluation here).\n"
+  base_mean, base_n = found["base"]
+  cells = [[NAMES.get(c, c), n, f"{worst:.2f}", f"{mean:.2f}", "yes" if worst < base_mean else "no"]
+           for c, (worst, mean, n) in sorted(found["rows"].items(), key=lambda kv: (kv[1][0], kv[0]))]
+  lines = [f"Screening against MB-Unif (mean model planner in-box worst-case gap over each row's seeds, unpaired; "
+           f"MB-Unif: {base_mean:.2f} over {base_n} seeds). Finalists: the candidates below MB-Unif's mean, the "
+           "3 lowest; means within 0.1 of the lowest remaining one tie, broken by the lower mean planner mean gap.",
+           "", tables.markdown(("candidate", "seeds", "mean worst-case gap (model planner)",
+                                "mean mean gap (model planner)", "below MB-Unif"), cells).rstrip("\n")]
+  if found["none"]:
+    lines += ["", f"Without a model planner (not candidates): {', '.join(found['none'])}."]
+  if found["finalists"]:
+    lines += ["", "Finalists: " + ", ".join(f"{NAMES.get(c, c)} ({found['rows'][c][0]:.2f})"
+                                            for c in found["finalists"]) + f", against MB-Unif's {base_mean:.2f}."]
+  else:
+    best = min(found["rows"].items(), key=lambda kv: kv[1][0], default=None)
+    lines += ["", f"Finalists: none below MB-Unif (MB-Unif {base_mean:.2f}" + (
+        f"; the lowest candidate, {NAMES.get(best[0], best[0])}, {best[1][0]:.2f})." if best else "; no candidates).")]
+  return "\n".join(lines) + "\n"
+
+
+def not_worse_table(root: str, row: str) -> str:
+  """The held-out check of a row (``study_results.not_worse``): its model planner in-box worst-case gap
+  minus MB-Unif's, paired by seed, the 95 % t-interval, and whether its upper end is below +5."""
+  runs = load_runs(root)
+  found = not_worse(method_rows(runs, shared_v_star(runs)), row)
+  name = NAMES.get(row, row)
+  head = (f"Held-out check, {name} - MB-Unif (model planner in-box worst-case gap, paired by seed): ")
+  if found is None:
+    return head + "n/a (fewer than 2 seeds both ran with the model planner).\n"
+  if found["not_worse"] is None:
+    return head + f"n/a (a difference not finite on some of its {found['n']} seeds).\n"
+  lo, hi = found["mean"] - found["half"], found["upper"]
+  return (head + f"{found['mean']:+.1f}, 95 % t-interval [{lo:+.1f}, {hi:+.1f}] over {found['n']} seeds (p "
+          f"{found['p']:.2f}): " + (f"not worse (upper end {hi:+.1f} < +{NOT_WORSE_MARGIN:g})." if found["not_worse"]
+                                    else f"not shown not worse (upper end {hi:+.1f} >= +{NOT_WORSE_MARGIN:g}).")
+          + "\n")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -292,9 +386,21 @@ def main(argv: list[str]) -> None:
   parser.add_argument("--confirm", metavar="ROWS", help="comma-separated rows (run names without -s<seed>): after "
                                                         "the table, their confirmation against MB-Unif (the model "
                                                         "planner's worst case, paired, Holm-corrected)")
+  parser.add_argument("--finalists", action="store_true",
+                      help="after the table, a screening's finalists: the candidate rows whose mean planner "
+                           "worst-case gap is below MB-Unif's, the 3 lowest (ties within 0.1: the lower mean "
+                           "planner mean gap)")
+  parser.add_argument("--candidates", metavar="ROWS", help="with --finalists: the candidate rows, comma-separated "
+                                                           "(default: every row but unif)")
+  parser.add_argument("--not_worse", metavar="ROW", help="after the table, the held-out check of a row: the upper end "
+                                                         "of the 95 %% t-interval of its paired planner worst-case "
+                                                         "gap minus MB-Unif's is below +5")
   args = parser.parse_args(argv)
-  if args.confirm is not None and (args.readme or args.write_readme is not None):
-    fail("confirm: a folder of runs' table only; not with --readme / --write_readme")
+  for flag in ("confirm", "finalists", "candidates", "not_worse"):
+    if getattr(args, flag) not in (None, False) and (args.readme or args.write_readme is not None):
+      fail(f"{flag}: a folder of runs' table only; not with --readme / --write_readme")
+  if args.candidates is not None and not args.finalists:
+    fail("candidates: only with --finalists")
   if not (args.readme or args.write_readme is not None):
     if args.folder is None:
       fail("folder: needs a folder of run directories (usage: admrl-results-table <folder>, or --readme)")
@@ -304,16 +410,28 @@ def main(argv: list[str]) -> None:
            + ("; it holds studies: use --readme" if studies(folder) else ""))
     _checked_runs(folder)
     text = table(folder)
-    if args.confirm is not None:
-      finalists = [f for f in args.confirm.split(",") if f]
-      known = {group(r) for r in load_runs(folder)}
-      unknown = [f for f in finalists if f not in known]
-      if not finalists or unknown:
-        fail(f"confirm: rows of {folder!r} (run names without -s<seed>): allowed {sorted(known)}, got "
-             f"{unknown or args.confirm!r}")
+    known = {group(r) for r in load_runs(folder)}
+
+    def checked_rows(flag: str, value: str, default: list[str] | None = None) -> list[str]:
+      names = [f for f in value.split(",") if f] or (default or [])
+      unknown = [f for f in names if f not in known]
+      if not names or unknown:
+        fail(f"{flag}: rows of {folder!r} (run names without -s<seed>): allowed {sorted(known)}, got "
+             f"{unknown or value!r}")
       if "unif" not in known:
-        fail(f"confirm: compares against MB-Unif; {folder!r} has no unif-s<seed> run")
-      text += "\n" + confirmation_table(folder, finalists)
+        fail(f"{flag}: compares against MB-Unif; {folder!r} has no unif-s<seed> run")
+      return names
+
+    if args.confirm is not None:
+      text += "\n" + confirmation_table(folder, checked_rows("confirm", args.confirm))
+    if args.finalists:
+      text += "\n" + finalists_table(folder, checked_rows("candidates", args.candidates or "",
+                                                          [g for g in ordered(known) if g != "unif"]))
+    if args.not_worse is not None:
+      rows = checked_rows("not_worse", args.not_worse)
+      if len(rows) != 1 or rows == ["unif"]:
+        fail(f"not_worse: one row other than unif, got {args.not_worse!r}")
+      text += "\n" + not_worse_table(folder, rows[0])
     print(text, end="")
     return
   root = _checked_folder(args.folder or os.path.join("docs", "runs"), "folder")

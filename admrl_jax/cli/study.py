@@ -9,8 +9,10 @@ Runs train in <workdir>/<study>/<method>-s<seed> (checkpoints; machine-local); w
 (every method of seed 0, then of seed 1, ...), so a study stopped part-way holds complete pairs.
 After each run its evidence is published under --publish (default docs/runs)/<study>/<method>-s<seed>/:
 summary.json, eval.csv, metrics.csv (the tasks the method proposed, per iteration) and config.json;
-then <study>/results.md is recomputed from those files alone (``experiments.results_table``) and
-<study>/README.md records the command; published under docs/runs, the repository README's "Results at a
+then <study>/results.md is recomputed from those files alone (``experiments.results_table``), and so are
+<study>/gap_vs_samples.{md,png} where a run of the folder has evaluated kept checkpoints
+(``experiments.study_curves``; same V*, so a new run's returns reach both), and <study>/README.md
+records the command; published under docs/runs, the repository README's "Results at a
 glance" is rewritten too (``experiments.results_table --write_readme``). --commit commits the published files with git after every run,
 so a session that ends mid-study keeps what finished. Re-running the same command resumes: published
 runs are skipped, finished ones published, interrupted ones continue from their checkpoint.
@@ -33,7 +35,7 @@ from admrl_jax import progress, runner
 from admrl_jax.cli.common import (checked_configs, checked_folder, checked_methods_and_seeds, commit, define_config,
                                   fail, run as run_main, start)
 from admrl_jax.cli.results_readme import readme_section, replace_readme_section
-from admrl_jax.cli.results_table import study_figure, table
+from admrl_jax.cli.results_table import study_figure, table, write_gap_vs_samples
 from admrl_jax.methods import names as method_names
 from admrl_jax.run_dir import checkpoint_steps
 
@@ -59,12 +61,14 @@ def publish(run_dir: str, out_dir: str) -> None:
 
 
 def write_index(study_dir: str, command: str) -> None:
-  """results.md (recomputed from the published files), the gap maps, and README.md: every command that
-  ran into this study (commands.txt, one per line, in order)."""
+  """results.md (recomputed from the published files), the gap maps, gap_vs_samples.{md,png} where the
+  folder has evaluated kept checkpoints (a new run changes the shared V* they are measured against too),
+  and README.md: every command that ran into this study (commands.txt, one per line, in order)."""
   with open(os.path.join(study_dir, "results.md"), "w") as fh:
     fh.write(table(study_dir))
   study_figure(study_dir, os.path.join(study_dir, "gap_maps.png"))
   study_figure(study_dir, os.path.join(study_dir, "planner_gap_maps.png"), "planner_return", "model planner")
+  curves = write_gap_vs_samples(study_dir)
   listed = os.path.join(study_dir, "commands.txt")
   commands = open(listed).read().splitlines() if os.path.exists(listed) else []
   if command not in commands:
@@ -76,7 +80,10 @@ def write_index(study_dir: str, command: str) -> None:
              + "\n```\n\nEach <method>-s<seed>/ holds a run's summary.json, eval.csv, metrics.csv and config.json; "
              "`results.md` is `python -m experiments.results_table` of this folder; `gap_maps.png` and "
              "`planner_gap_maps.png` are the seed-mean gap maps with the proposed tasks "
-             "(`admrl_jax.cli.results_table.study_figure`).\n")
+             "(`admrl_jax.cli.results_table.study_figure`)" + (
+                 "; `gap_vs_samples.md` and `.png` are the worst-case gap against real training samples over the "
+                 "evaluated kept checkpoints (`python -m experiments.study_curves`, redrawn after every run)"
+                 if curves else "") + ".\n")
 
 
 def refresh_readme(publish_root: str) -> list[str]:

@@ -8,7 +8,8 @@ the run's own summary) is evaluated with the run's own protocol (``EvaluationPro
 sets, V* cache, evaluators; zero-shot only unless --few_shot) and its eval.csv published as <run>/checkpoints/iteration_<i>/eval.csv,
 with checkpoint.json (iteration, real steps). Resumable: published checkpoints are skipped; --commit
 commits after every run. Then <study>/gap_vs_samples.{md,png} are recomputed
-(``results_table.gap_vs_samples``) from the published files alone.
+(``results_table.write_gap_vs_samples``) from the published files alone, against the folder's one shared
+V* (results.md's); ``experiments.study`` recomputes them too after every run it publishes.
 """
 import dataclasses
 import json
@@ -20,7 +21,7 @@ from absl import flags
 
 from admrl_jax import progress
 from admrl_jax.cli.common import checked_folder, checked_run_config, commit, fail, run as run_main, start
-from admrl_jax.cli.results_table import gap_vs_samples
+from admrl_jax.cli.results_table import write_gap_vs_samples
 from admrl_jax.configs.default import get_config as default_config
 from admrl_jax.evaluation_protocol import EvaluationProtocol
 from admrl_jax.run_dir import checkpoint_steps, load_run, restore_state
@@ -99,13 +100,11 @@ def main(argv):
       commit([os.path.join(study_dir, name, "checkpoints")],
              f"Study {_STUDY.value}: {name}'s kept checkpoints evaluated (eval.csv per checkpoint)")
   bar.close()
-  text = gap_vs_samples(study_dir, os.path.join(study_dir, "gap_vs_samples.png"))
-  with open(os.path.join(study_dir, "gap_vs_samples.md"), "w") as fh:
-    fh.write(text)
+  written = write_gap_vs_samples(study_dir, always=True)
   if _COMMIT.value:
-    commit([os.path.join(study_dir, f) for f in ("gap_vs_samples.md", "gap_vs_samples.png")
-            if os.path.exists(os.path.join(study_dir, f))], f"Study {_STUDY.value}: gap against real samples recomputed")
-  print(text, end="")
+    commit(written, f"Study {_STUDY.value}: gap against real samples recomputed")
+  with open(written[0]) as fh:
+    print(fh.read(), end="")
 
 
 def run():
