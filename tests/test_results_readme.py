@@ -61,6 +61,7 @@ def test_sentences_follow_the_paired_tests(tmp_path):
     _study_run(study, "admrl", seed, u - 10.0 + 0.5 * (seed - 1), [9.0, 3.0, 7.0][seed])
     _study_run(study, "gauss", seed, u + [3.0, -3.0, 1.0][seed], 6.0)
     _study_run(study, "gap_search", seed, u + 20.0 + 0.3 * seed, None)
+    _study_run(study, "multitask", seed, u - 20.0, None)          # model-free: compared unpaired, never paired
   section = glance.readme_section(str(tmp_path / "docs" / "runs"), str(tmp_path))
   assert section.startswith(glance.README_START + "\n") and section.endswith(glance.README_END + "\n")
   policy, planner = [line for line in section.splitlines() if line.startswith("With the")][0].split(" With the ")
@@ -69,6 +70,9 @@ def test_sentences_follow_the_paired_tests(tmp_path):
   assert "Gap search (+20.3 ± 0.7, p 0.00) is above" in policy, policy
   assert "AdMRL (+0.3 ± 8.7, p 0.88) and MB-Gauss (+0.0 ± 2.5, p 1.00) are tied" in planner, planner
   assert "Gap search" not in planner                          # no planner: no planner test
+  assert "Multi-task PPO (" not in policy and "| Multi-task PPO | 3 | 11.0 ± 2.5 | unpaired | - | - |" in section
+  assert ("The model-free baselines, unpaired (their own zero-shot policies against MB-Unif's policy evaluator, "
+          "31.0 ± 2.5): Multi-task PPO 11.0 ± 2.5.") in section, section
   # the table's cells are the results table's own paired tests (one implementation)
   assert "| AdMRL | 3 | 21.0 ± 3.3 | -10.0 ± 1.2 (p 0.00) | 6.3 ± 7.6 | +0.3 ± 8.7 (p 0.88) |" in section, section
   assert "| AdMRL - MB-Unif | 3 | -10.0 ± 1.2 (p 0.00) |" in rt.table(str(study))

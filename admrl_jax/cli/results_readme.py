@@ -11,8 +11,8 @@ import os
 import numpy as np
 
 from admrl_jax import tables
-from admrl_jax.study_results import (FIELDS, NAMES, difference, floor_summary, interval, load_runs, method_rows, ordered,
-                                     paired, shared_v_star, t_half, verdict)
+from admrl_jax.study_results import (FIELDS, NAMES, difference, floor_summary, interval, load_runs, method_rows,
+                                     model_free_groups, ordered, paired, shared_v_star, t_half, verdict)
 
 README_START, README_END = "<!-- results-at-a-glance:start -->", "<!-- results-at-a-glance:end -->"
 FAMILY_NAMES = {"point_mass": "PointMass2D", "point_mass_corner": "PointMass2D-Corner",
@@ -30,13 +30,21 @@ def _joined(items: list[str]) -> str:
   return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _paired_with_reference(rows: dict, method: str, kind: str) -> dict | None:
+  """``paired`` of a model-based method against MB-Unif; None for MB-Unif itself and for the model-free
+  baselines, which the protocols compare unpaired (``unpaired_sentence``)."""
+  if method == REFERENCE or method in model_free_groups(rows):
+    return None
+  return paired(rows, method, REFERENCE, kind)
+
+
 def verdict_sentence(rows: dict, kind: str, label: str) -> str:
-  """One sentence from the seed-paired tests of every method against MB-Unif's worst-case gap with one
-  evaluator: which are below, tied (the 95 % interval of the difference contains 0) and above, with
-  the numbers; "" where no method pairs with MB-Unif."""
+  """One sentence from the seed-paired tests of every model-based method against MB-Unif's worst-case gap
+  with one evaluator: which are below, tied (the 95 % interval of the difference contains 0) and above,
+  with the numbers; "" where no method pairs with MB-Unif."""
   found = {"below": [], "tied": [], "above": []}
   for method in ordered(rows):
-    diff = paired(rows, method, REFERENCE, kind) if method != REFERENCE else None
+    diff = _paired_with_reference(rows, method, kind)
     if diff:
       mean, half, p, _ = diff[FIELDS[0]]
       word = verdict(mean, half)   # n/a: a difference not finite on some seed
@@ -47,6 +55,19 @@ def verdict_sentence(rows: dict, kind: str, label: str) -> str:
     return ""
   return (f"With the {label}, against {NAMES[REFERENCE]}'s worst-case gap (paired by seed, method minus "
           f"{NAMES[REFERENCE]}): " + "; ".join(parts) + ".")
+
+
+def unpaired_sentence(rows: dict) -> str:
+  """The model-free baselines' policy-evaluator worst-case gap beside MB-Unif's, unpaired (mean ± 95 %
+  t half-width each); "" where the study has no model-free baseline or no MB-Unif."""
+  free = [m for m in ordered(rows) if m in model_free_groups(rows)]
+  base = [r["policy"][FIELDS[0]] for r in rows.get(REFERENCE, []) if r.get("policy")]
+  if not free or not base:
+    return ""
+  cells = [f"{NAMES.get(m, m)} {interval([r['policy'][FIELDS[0]] for r in rows[m] if r.get('policy')])}"
+           for m in free]
+  return (f"The model-free baselines, unpaired (their own zero-shot policies against {NAMES[REFERENCE]}'s "
+          f"policy evaluator, {interval(base)}): {_joined(cells)}.")
 
 
 def study_glance(study: str, relative_to: str = ".") -> str:
@@ -64,9 +85,10 @@ def study_glance(study: str, relative_to: str = ".") -> str:
     row = [NAMES.get(method, method), len(rows[method])]
     for kind, _ in EVALUATORS:
       runs_m = [r for r in rows[method] if r.get(kind)]
-      diff = paired(rows, method, REFERENCE, kind) if method != REFERENCE else None
+      diff = _paired_with_reference(rows, method, kind)
+      unpaired = runs_m and method in model_free_groups(rows)
       row += [interval([r[kind][FIELDS[0]] for r in runs_m]) if runs_m else "-",
-              difference(*diff[FIELDS[0]][:3]) if diff else "-"]
+              difference(*diff[FIELDS[0]][:3]) if diff else "unpaired" if unpaired else "-"]
     cells.append(row)
   lines = [f"### {', '.join(FAMILY_NAMES.get(f, f) for f in families) or name}: [`{rel(study)}`]({rel(study)})", ""]
   floor = floor_summary(runs, v_star)[FIELDS[0]] if any(r.get("floor") for g in rows.values() for r in g) else None
@@ -75,7 +97,7 @@ def study_glance(study: str, relative_to: str = ".") -> str:
   base = NAMES[REFERENCE]
   lines += [tables.markdown(("method", "seeds", "worst-case gap, policy evaluator", f"minus {base}",
                              "worst-case gap, model planner", f"minus {base}"), cells).rstrip("\n"), ""]
-  sentences = [verdict_sentence(rows, kind, label) for kind, label in EVALUATORS]
+  sentences = [verdict_sentence(rows, kind, label) for kind, label in EVALUATORS] + [unpaired_sentence(rows)]
   model_based = [m for m in ordered(rows) if any(r.get("planner") for r in rows[m])]
   if floor is not None and model_based:
     worst = {m: [r["policy"][FIELDS[0]] for r in rows[m] if r.get("policy")] for m in model_based}
@@ -106,8 +128,9 @@ def readme_section(root: str, relative_to: str = ".") -> str:
           "Written by `python -m experiments.results_table --write_readme=README.md docs/runs` from the published "
           "studies (a test checks that it is current). Worst-case gap over the in-box task grid against the best "
           "known return of each task over a study's runs: mean ± half-width of the 95 % t-interval over seeds. "
-          f"\"minus {NAMES[REFERENCE]}\": the method's worst-case gap minus {NAMES[REFERENCE]}'s, paired by seed, "
-          "± its 95 % t half-width, and the paired t-test's p; an interval that contains 0 is a tie. The policy "
+          f"\"minus {NAMES[REFERENCE]}\": a model-based method's worst-case gap minus {NAMES[REFERENCE]}'s, paired by "
+          "seed, ± its 95 % t half-width, and the paired t-test's p; an interval that contains 0 is a tie; the "
+          "model-free baselines are compared unpaired (the intervals side by side). The policy "
           "evaluator adapts a policy on the learned model (model-free methods: their own zero-shot policy); the "
           "model planner optimises a trajectory through the learned model and runs it on the true system.", ""]
   tail = [f"Everything else (per-seed numbers, mean, CVaR-10 % and OOD gaps, MB-Gauss as the baseline, few-shot "
