@@ -49,12 +49,19 @@ case "${1:-}" in
     $PY -m experiments.study --study=hopper_2d_n100 --config=$C --methods=unif,gauss,admrl --seeds=0,1,2,3,4 \
       "${FEW[@]}" --commit ;;
   baselines)
-    # iterations: 10x the model-based real-sample maximum at full-length episodes; every 1x kept (the config)
+    # iterations: 10x the model-based real-sample maximum at full-length episodes; every 1x kept (the config).
+    # After each run, at once (its checkpoints live in runs/ only, which a change of machine loses): the 1x
+    # point (the first kept checkpoint) with its few-shot rows, a primary row; then the curve's other points.
+    ship_tables
     for spec in "multitask 750 25 75" "maml 60 6 6" "pearl 3010 43 301"; do
       set -- $spec
-      $PY -m experiments.study --study=hopper_2d_n100 --config=$B --methods=$1 --seeds=0,1,2 \
-        --config.loop.iterations=$2 --config.loop.iterations_per_chunk=$3 --config.checkpoint.every=$4 \
-        --config.checkpoint.keep_period=$4 --commit
+      for seed in 0 1 2; do
+        $PY -m experiments.study --study=hopper_2d_n100 --config=$B --methods=$1 --seeds=$seed \
+          --config.loop.iterations=$2 --config.loop.iterations_per_chunk=$3 --config.checkpoint.every=$4 \
+          --config.checkpoint.keep_period=$4 --commit
+        $PY -m experiments.study_curves --study=hopper_2d_n100 --runs=$1-s$seed --iterations=$4 --few_shot --commit
+        $PY -m experiments.study_curves --study=hopper_2d_n100 --runs=$1-s$seed --commit
+      done
     done ;;
   curves)
     $PY -m experiments.study_curves --study=hopper_2d_n100 --commit ;;

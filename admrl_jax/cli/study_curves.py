@@ -1,6 +1,7 @@
 """The worst-case gap against real training samples: a study's kept checkpoints, evaluated and published.
 
   python -m experiments.study_curves --study=point_mass_corner_n100 [--runs=admrl-s0,unif-s0] [--commit]
+      [--iterations=75 --few_shot]     # one kept checkpoint (a baseline's 1x point) with its few-shot rows
 
 For every run published under --publish/<study>/ whose machine-local run directory
 (<workdir>/<study>/<run>) still holds checkpoints, each kept checkpoint before the last (the last is
@@ -31,21 +32,26 @@ _RUNS = flags.DEFINE_list("runs", [], "run names (<method>-s<seed>) to evaluate;
 _PUBLISH = flags.DEFINE_string("publish", "docs/runs", "folder the studies' evidence is published in")
 _WORKDIR = flags.DEFINE_string("workdir", "runs", "folder holding the study's run directories (checkpoints)")
 _COMMIT = flags.DEFINE_bool("commit", False, "git commit the published files after every run")
+_ITERATIONS = flags.DEFINE_list("iterations", [], "evaluate only these kept checkpoints (iterations), each of which "
+                                 "every run named must hold (exit 2 otherwise); default: every kept checkpoint "
+                                 "before the last")
 _FEW_SHOT = flags.DEFINE_bool("few_shot", False, "evaluate the config's few-shot budgets at every checkpoint too "
                               "(default: zero-shot only, the curve's measure)")
 
 
-def pending_checkpoints(run_dir: str, out_dir: str) -> list[int]:
-  """The kept checkpoints of run_dir before its last whose eval.csv is not in out_dir yet."""
-  return [s for s in checkpoint_steps(run_dir)[:-1]
-          if not os.path.exists(os.path.join(out_dir, "checkpoints", f"iteration_{s}", "eval.csv"))]
+def pending_checkpoints(run_dir: str, out_dir: str, only: list[int] | None = None) -> list[int]:
+  """The kept checkpoints of run_dir before its last (only those in ``only`` where given) whose eval.csv
+  is not in out_dir yet."""
+  return [s for s in checkpoint_steps(run_dir)[:-1] if (not only or s in only)
+          and not os.path.exists(os.path.join(out_dir, "checkpoints", f"iteration_{s}", "eval.csv"))]
 
 
-def evaluate_checkpoints(run_dir: str, out_dir: str, few_shot: bool = False, log=print, bar=None) -> int:
-  """Evaluate every kept checkpoint of run_dir before its last into out_dir/checkpoints/iteration_<i>/
-  (eval.csv, checkpoint.json); skips those published already. Returns how many it evaluated.
-  bar: a progress bar advanced by one per checkpoint."""
-  todo = pending_checkpoints(run_dir, out_dir)
+def evaluate_checkpoints(run_dir: str, out_dir: str, few_shot: bool = False, log=print, bar=None,
+                         only: list[int] | None = None) -> int:
+  """Evaluate every kept checkpoint of run_dir before its last (only those in ``only`` where given) into
+  out_dir/checkpoints/iteration_<i>/ (eval.csv, checkpoint.json); skips those published already. Returns
+  how many it evaluated. bar: a progress bar advanced by one per checkpoint."""
+  todo = pending_checkpoints(run_dir, out_dir, only)
   if not todo:
     return 0
   config, loop, evaluator = load_run(run_dir, default_config())
@@ -84,19 +90,31 @@ def main(argv):
   if unknown:
     fail(f"runs: not published in {study_dir}: {unknown}; allowed: {published}")
   checked_folder("workdir", _WORKDIR.value)
+  try:
+    only = [int(i) for i in _ITERATIONS.value]
+  except ValueError:
+    fail(f"iterations: must be integers (kept checkpoints' iterations), got {_ITERATIONS.value}")
   skipped, todo = [], []   # every run's config is checked before any is evaluated
   for name in _RUNS.value or published:
     run_dir = os.path.join(_WORKDIR.value, _STUDY.value, name)
+    kept = checkpoint_steps(run_dir)[:-1]
+    out_dir = os.path.join(study_dir, name)
+    missing = [i for i in only if i not in kept
+               and not os.path.exists(os.path.join(out_dir, "checkpoints", f"iteration_{i}", "eval.csv"))]
+    if missing:   # an asked-for point (e.g. a baseline's 1x) must not be skipped quietly
+      fail(f"iterations: {name} has no kept checkpoint {missing} before its last in {run_dir} and none published; "
+           f"allowed: {kept}")
     if not checkpoint_steps(run_dir):
       skipped.append(f"{name}: no checkpoints in {run_dir} (machine-local), skipped")
       continue
     checked_run_config(run_dir)
-    todo.append((name, run_dir, len(pending_checkpoints(run_dir, os.path.join(study_dir, name)))))
+    todo.append((name, run_dir, len(pending_checkpoints(run_dir, out_dir, only))))
   print("\n".join(skipped), end="\n" if skipped else "")
   total = sum(n for *_, n in todo)
   bar = progress.bar(total, f"study {_STUDY.value}: kept checkpoints evaluated", "checkpoint", disable=not total)
   for name, run_dir, _ in todo:
-    if evaluate_checkpoints(run_dir, os.path.join(study_dir, name), _FEW_SHOT.value, bar=bar) and _COMMIT.value:
+    evaluated = evaluate_checkpoints(run_dir, os.path.join(study_dir, name), _FEW_SHOT.value, bar=bar, only=only)
+    if evaluated and _COMMIT.value:
       commit([os.path.join(study_dir, name, "checkpoints")],
              f"Study {_STUDY.value}: {name}'s kept checkpoints evaluated (eval.csv per checkpoint)")
   bar.close()
