@@ -6,12 +6,14 @@
 For every run published under --publish/<study>/ whose machine-local run directory
 (<workdir>/<study>/<run>) still holds checkpoints, each kept checkpoint before the last (the last is
 the run's own summary) is evaluated with the run's own protocol (``EvaluationProtocol``: the same test
-sets, V* cache, evaluators; zero-shot only unless --few_shot) and its eval.csv published as <run>/checkpoints/iteration_<i>/eval.csv,
-with checkpoint.json (iteration, real steps). Resumable: published checkpoints are skipped; --commit
+sets, V* cache, evaluators; zero-shot only unless --few_shot) and its eval.csv published as
+<run>/checkpoints/iteration_<i>/eval.csv, with checkpoint.json (iteration, real steps). Resumable:
+published checkpoints are skipped (with --few_shot, those published without few-shot rows are not); --commit
 commits after every run. Then <study>/gap_vs_samples.{md,png} are recomputed
 (``results_table.write_gap_vs_samples``) from the published files alone, against the folder's one shared
 V* (results.md's); ``experiments.study`` recomputes them too after every run it publishes.
 """
+import csv
 import dataclasses
 import json
 import os
@@ -39,11 +41,22 @@ _FEW_SHOT = flags.DEFINE_bool("few_shot", False, "evaluate the config's few-shot
                               "(default: zero-shot only, the curve's measure)")
 
 
-def pending_checkpoints(run_dir: str, out_dir: str, only: list[int] | None = None) -> list[int]:
-  """The kept checkpoints of run_dir before its last (only those in ``only`` where given) whose eval.csv
-  is not in out_dir yet."""
-  return [s for s in checkpoint_steps(run_dir)[:-1] if (not only or s in only)
-          and not os.path.exists(os.path.join(out_dir, "checkpoints", f"iteration_{s}", "eval.csv"))]
+def _published(out_dir: str, step: int, few_shot: bool) -> bool:
+  """Whether checkpoint ``step``'s eval.csv is in out_dir, with few-shot rows where ``few_shot`` asks for them
+  (a checkpoint published zero-shot only is evaluated again, whole, with them)."""
+  path = os.path.join(out_dir, "checkpoints", f"iteration_{step}", "eval.csv")
+  if not os.path.exists(path):
+    return False
+  if not few_shot:
+    return True
+  with open(path, newline="") as fh:
+    return any(row["budget"] != "zero_shot" for row in csv.DictReader(fh))
+
+
+def pending_checkpoints(run_dir: str, out_dir: str, only: list[int] | None = None, few_shot: bool = False) -> list[int]:
+  """The kept checkpoints of run_dir before its last (only those in ``only`` where given) not published in
+  out_dir yet (``_published``)."""
+  return [s for s in checkpoint_steps(run_dir)[:-1] if (not only or s in only) and not _published(out_dir, s, few_shot)]
 
 
 def evaluate_checkpoints(run_dir: str, out_dir: str, few_shot: bool = False, log=print, bar=None,
@@ -51,7 +64,7 @@ def evaluate_checkpoints(run_dir: str, out_dir: str, few_shot: bool = False, log
   """Evaluate every kept checkpoint of run_dir before its last (only those in ``only`` where given) into
   out_dir/checkpoints/iteration_<i>/ (eval.csv, checkpoint.json); skips those published already. Returns
   how many it evaluated. bar: a progress bar advanced by one per checkpoint."""
-  todo = pending_checkpoints(run_dir, out_dir, only)
+  todo = pending_checkpoints(run_dir, out_dir, only, few_shot)
   if not todo:
     return 0
   config, loop, evaluator = load_run(run_dir, default_config())
@@ -66,9 +79,9 @@ def evaluate_checkpoints(run_dir: str, out_dir: str, few_shot: bool = False, log
       summary = protocol.evaluate_state(state, history, tmp, log=lambda *_: None)
       dest = os.path.join(out_dir, "checkpoints", f"iteration_{step}")
       os.makedirs(dest, exist_ok=True)
+      with open(os.path.join(dest, "checkpoint.json"), "w") as fh:   # first: eval.csv marks the point done
+        json.dump({"iteration": step, "real_env_steps": summary["real_env_steps"]}, fh)
       shutil.copyfile(os.path.join(tmp, "eval.csv"), os.path.join(dest, "eval.csv"))
-    with open(os.path.join(dest, "checkpoint.json"), "w") as fh:
-      json.dump({"iteration": step, "real_env_steps": summary["real_env_steps"]}, fh)
     log(f"{os.path.basename(run_dir)} iteration {step}: worst-case gap {summary['worst_case_gap']:.2f} "
         f"({summary['real_env_steps']} real steps)")
     if bar is not None:
@@ -99,16 +112,15 @@ def main(argv):
     run_dir = os.path.join(_WORKDIR.value, _STUDY.value, name)
     kept = checkpoint_steps(run_dir)[:-1]
     out_dir = os.path.join(study_dir, name)
-    missing = [i for i in only if i not in kept
-               and not os.path.exists(os.path.join(out_dir, "checkpoints", f"iteration_{i}", "eval.csv"))]
+    missing = [i for i in only if i not in kept and not _published(out_dir, i, _FEW_SHOT.value)]
     if missing:   # an asked-for point (e.g. a baseline's 1x) must not be skipped quietly
-      fail(f"iterations: {name} has no kept checkpoint {missing} before its last in {run_dir} and none published; "
-           f"allowed: {kept}")
+      fail(f"iterations: {name} has no kept checkpoint {missing} before its last in {run_dir} and none published"
+           f"{' with few-shot rows' if _FEW_SHOT.value else ''}; allowed: {kept} (kept) and the published ones")
     if not checkpoint_steps(run_dir):
       skipped.append(f"{name}: no checkpoints in {run_dir} (machine-local), skipped")
       continue
     checked_run_config(run_dir)
-    todo.append((name, run_dir, len(pending_checkpoints(run_dir, out_dir, only))))
+    todo.append((name, run_dir, len(pending_checkpoints(run_dir, out_dir, only, _FEW_SHOT.value))))
   print("\n".join(skipped), end="\n" if skipped else "")
   total = sum(n for *_, n in todo)
   bar = progress.bar(total, f"study {_STUDY.value}: kept checkpoints evaluated", "checkpoint", disable=not total)
