@@ -54,6 +54,8 @@ def load_runs(root: str) -> list[dict]:
     rows = read_eval_csv(csv_path) if os.path.exists(csv_path) else None
     checkpoints = []
     for info in glob.glob(os.path.join(run_dir, "checkpoints", "iteration_*", "checkpoint.json")):
+      if not os.path.exists(os.path.join(os.path.dirname(info), "eval.csv")):
+        continue   # a point being published (study_curves writes eval.csv last): not evaluated yet
       meta = _read_json(info)
       missing = [k for k in ("iteration", "real_env_steps") if not isinstance(meta, dict) or k not in meta]
       if missing:

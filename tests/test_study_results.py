@@ -262,3 +262,15 @@ def test_not_worse_is_the_upper_end_of_the_paired_interval_below_plus_5(tmp_path
       rt.main(argv)
     assert message in capsys.readouterr().err
   assert np.isfinite(close["p"])
+
+
+def test_a_checkpoint_being_published_is_not_read_yet(tmp_path):
+  """study_curves writes checkpoint.json, then eval.csv (which marks the point done): a folder read between
+  the two holds the point as not evaluated, rather than failing on the missing eval.csv."""
+  study = tmp_path / "s"
+  run_dir = _run(study, "unif-s0", "unif", 0, _worst(20.0), checkpoints={5: _worst(30.0)})
+  ck = run_dir / "checkpoints" / "iteration_7"
+  ck.mkdir(parents=True)
+  (ck / "checkpoint.json").write_text(json.dumps({"iteration": 7, "real_env_steps": 700}))
+  (run,) = sr.load_runs(str(study))
+  assert [c["iteration"] for c in run["checkpoints"]] == [5]
