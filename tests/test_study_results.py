@@ -5,6 +5,9 @@ truncated eval.csv refused, and the screening's finalists and the held-out check
 import csv
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -74,22 +77,29 @@ def test_one_v_star_for_results_md_and_gap_vs_samples(tmp_path):
       ("admrl", 10), ("admrl", 5), ("admrl", 10), ("admrl", 5), ("unif", 10), ("unif", 10)]
 
 
+def _write_index(folder, command: str) -> None:
+  """cli.study.write_index in a process of its own: the command module defines absl flags (--config)
+  that another command module imported into this test process may have defined already."""
+  code = "import sys; from admrl_jax.cli import study; study.write_index(sys.argv[1], sys.argv[2])"
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  subprocess.run([sys.executable, "-c", code, str(folder), command], check=True, cwd=repo)
+
+
 def test_write_index_redraws_gap_vs_samples_when_the_folder_has_checkpoints(tmp_path):
-  from admrl_jax.cli import study   # absl flags, jax: imported here only
 
   plain = tmp_path / "plain"
   _run(plain, "unif-s0", "unif", 0, _worst(20.0))
-  study.write_index(str(plain), "python -m experiments.study --study=plain")
+  _write_index(plain, "python -m experiments.study --study=plain")
   assert not (plain / "gap_vs_samples.md").exists()            # no checkpoints: no curve
   s = tmp_path / "s"
   _run(s, "admrl-s0", "admrl", 0, _worst(10.0), checkpoints={5: _worst(30.0)})
   (s / "gap_vs_samples.md").write_text("stale\n")
-  study.write_index(str(s), "python -m experiments.study --study=s")
+  _write_index(s, "python -m experiments.study --study=s")
   assert (s / "gap_vs_samples.md").read_text() == rt.gap_vs_samples(str(s))
   assert (s / "gap_vs_samples.png").stat().st_size > 0
   first = (s / "gap_vs_samples.md").read_text()
   _run(s, "unif-s0", "unif", 0, _worst(40.0))                  # a new run published: the curve follows
-  study.write_index(str(s), "python -m experiments.study --study=s")
+  _write_index(s, "python -m experiments.study --study=s")
   text = (s / "gap_vs_samples.md").read_text()
   assert text != first and "| MB-Unif | 10 | 1000 | 1 | 40.0 |" in text, text
   assert "gap_vs_samples.md" in (s / "README.md").read_text()
