@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from admrl_jax import study_results
+from admrl_jax import study_results, study_selection
 from admrl_jax.cli import results_readme as glance, results_table as rt
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -164,10 +164,10 @@ def test_installed_command_refuses_a_missing_folder(tmp_path):
 
 
 def test_holm_correction_matches_its_definition():
-  adjusted = study_results.holm({"a": 0.01, "b": 0.04, "c": 0.03})
+  adjusted = study_selection.holm({"a": 0.01, "b": 0.04, "c": 0.03})
   # sorted 0.01, 0.03, 0.04: 3 x 0.01 = 0.03; max(0.03, 2 x 0.03) = 0.06; max(0.06, 1 x 0.04) = 0.06
   assert adjusted == pytest.approx({"a": 0.03, "c": 0.06, "b": 0.06})
-  assert study_results.holm({"a": 0.6, "b": 0.7}) == pytest.approx({"a": 1.0, "b": 1.0})   # capped at 1
+  assert study_selection.holm({"a": 0.6, "b": 0.7}) == pytest.approx({"a": 1.0, "b": 1.0})   # capped at 1
 
 
 def test_confirmation_picks_the_lowest_corrected_p_and_says_whether_it_is_below(tmp_path, capsys):
@@ -177,7 +177,7 @@ def test_confirmation_picks_the_lowest_corrected_p_and_says_whether_it_is_below(
     _study_run(study, "good", seed, 10.0, 20.0 + seed + 0.5 * (seed % 2))
     _study_run(study, "meh", seed, 10.0, 30.0 + seed + (1.0 if seed % 2 else -1.5))
   runs = study_results.load_runs(str(study))
-  found = study_results.confirmation(study_results.method_rows(runs, study_results.shared_v_star(runs)),
+  found = study_selection.confirmation(study_results.method_rows(runs, study_results.shared_v_star(runs)),
                                      ["good", "meh"])
   assert found["chosen"] == "good" and found["below"]
   mean, half, p, n, p_holm = found["rows"]["good"]

@@ -12,8 +12,8 @@ import sys
 import numpy as np
 import pytest
 
-from admrl_jax import study_results as sr
-from admrl_jax.cli import results_table as rt
+from admrl_jax import study_results as sr, study_selection as sel
+from admrl_jax.cli import results_table as rt, selection_tables
 
 TASKS = ["-1.000 -1.000", "-1.000 1.000", "1.000 -1.000", "1.000 1.000"]
 OOD = ["3.000 3.000", "-3.000 3.000"]
@@ -138,10 +138,10 @@ def test_a_non_finite_difference_is_n_a_never_chosen_never_below(tmp_path):
   rows = {"unif": [{"seed": s, "planner": _gaps(30.0 + s)} for s in range(3)],
           "good": [{"seed": s, "planner": _gaps(20.0 + s + 0.5 * (s % 2))} for s in range(3)],
           "bad": [{"seed": s, "planner": _gaps(float("nan") if s == 1 else 0.0)} for s in range(3)]}
-  found = sr.confirmation(rows, ["bad", "good"])
+  found = sel.confirmation(rows, ["bad", "good"])
   assert found["chosen"] == "good" and math.isnan(found["rows"]["bad"][4])
   assert found["rows"]["good"][4] == pytest.approx(min(1.0, 2 * found["rows"]["good"][2]))   # bad counts, as p 1
-  assert sr.not_worse(rows, "bad")["not_worse"] is None
+  assert sel.not_worse(rows, "bad")["not_worse"] is None
   # the tables: n/a, not "nan ± nan (p 0.00)"
   study = tmp_path / "s"
   for seed in range(2):
@@ -150,7 +150,7 @@ def test_a_non_finite_difference_is_n_a_never_chosen_never_below(tmp_path):
   text = rt.table(str(study))
   assert "| AdMRL - MB-Unif (model planner) | 2 | n/a |" in text, text
   assert "nan" not in text.split("Paired by seed")[1]
-  out = rt.confirmation_table(str(study), ["admrl"])
+  out = selection_tables.confirmation_table(str(study), ["admrl"])
   assert "| AdMRL | 2 | n/a | n/a | n/a |" in out and "Chosen" not in out, out
 
 
@@ -163,13 +163,13 @@ def test_the_confirmation_breaks_a_tie_of_corrected_p_by_the_raw_p_then_the_mean
   rows = {"unif": [{"seed": s, "planner": _gaps(b)} for s, b in enumerate(base)],
           "steady": [{"seed": s, "planner": _gaps(b + d)} for s, (b, d) in enumerate(zip(base, steady))],
           "wild": [{"seed": s, "planner": _gaps(b + d)} for s, (b, d) in enumerate(zip(base, wild))]}
-  found = sr.confirmation(rows, ["wild", "steady"])
+  found = sel.confirmation(rows, ["wild", "steady"])
   (m_s, _, p_s, _, h_s), (m_w, _, p_w, _, h_w) = found["rows"]["steady"], found["rows"]["wild"]
   assert h_s == h_w and p_s < p_w and m_w < m_s, found          # the tie this test is about
   assert found["chosen"] == "steady"
   # equal raw p too (the same differences): the lower mean
   rows["copy"] = [{"seed": s, "planner": _gaps(b + 2 * d)} for s, (b, d) in enumerate(zip(base, steady))]
-  found = sr.confirmation(rows, ["steady", "copy"])
+  found = sel.confirmation(rows, ["steady", "copy"])
   assert found["rows"]["copy"][4] == found["rows"]["steady"][4] and found["chosen"] in ("copy", "steady")
   assert found["rows"]["copy"][2] == pytest.approx(found["rows"]["steady"][2])   # d and 2d: one t statistic
   assert found["chosen"] == "copy"                                                 # the lower mean
@@ -227,7 +227,7 @@ def test_finalists_follow_the_screening_rule(tmp_path, capsys):
   study = _screening_folder(tmp_path, {"unif": 30.0, "a": 20.0, "b": 20.05, "c": 25.0, "d": 28.0, "e": 35.0},
                             {"a": 3.0, "b": 1.0})
   runs = sr.load_runs(str(study))
-  found = sr.screening(sr.method_rows(runs, sr.shared_v_star(runs)), ["a", "b", "c", "d", "e"])
+  found = sel.screening(sr.method_rows(runs, sr.shared_v_star(runs)), ["a", "b", "c", "d", "e"])
   assert found["finalists"] == ["b", "a", "c"] and found["base"] == (pytest.approx(30.0), 3)
   rt.main([str(study), "--finalists"])
   out = capsys.readouterr().out
@@ -255,7 +255,7 @@ def test_not_worse_is_the_upper_end_of_the_paired_interval_below_plus_5(tmp_path
     _run(study, f"far-s{seed}", "admrl", seed, _worst(20.0), planner=_worst(u + [4.0, 6.0, 5.0][seed]))
   runs = sr.load_runs(str(study))
   rows = sr.method_rows(runs, sr.shared_v_star(runs))
-  close, far = sr.not_worse(rows, "close"), sr.not_worse(rows, "far")
+  close, far = sel.not_worse(rows, "close"), sel.not_worse(rows, "far")
   assert close["mean"] == pytest.approx(1.5) and close["upper"] == pytest.approx(1.5 + sr.t_half([1.0, 2.0, 1.5]))
   assert close["not_worse"] and close["upper"] < 5 and not far["not_worse"] and far["upper"] > 5
   rt.main([str(study), "--not_worse=close"])

@@ -11,8 +11,8 @@ import os
 import numpy as np
 
 from admrl_jax import tables
-from admrl_jax.study_results import (FIELDS, NAMES, difference, floor_summary, interval, load_runs, method_rows,
-                                     model_free_groups, ordered, paired, shared_v_star, t_half, verdict)
+from admrl_jax.study_results import (FIELDS, NAMES, difference, floor_summary, interval, model_free_groups, ordered,
+                                     paired, study_rows, t_half, verdict)
 
 README_START, README_END = "<!-- results-at-a-glance:start -->", "<!-- results-at-a-glance:end -->"
 FAMILY_NAMES = {"point_mass": "PointMass2D", "point_mass_corner": "PointMass2D-Corner",
@@ -74,9 +74,7 @@ def study_glance(study: str, relative_to: str = ".") -> str:
   """A study's part of the README section: the worst-case gap per method and evaluator (mean ± 95 % t
   over seeds) with its seed-paired difference to MB-Unif, the adaptation floor, one sentence per
   evaluator from the paired tests, and the seed-mean gap maps (the model planner's where it ran)."""
-  runs = load_runs(study)
-  v_star = shared_v_star(runs)
-  rows = method_rows(runs, v_star)
+  runs, v_star, rows = study_rows(study)
   families = sorted({r["summary"].get("family") for r in runs} - {None})
   name = os.path.basename(os.path.normpath(study))
   rel = lambda path: os.path.relpath(path, relative_to).replace(os.sep, "/")
