@@ -128,6 +128,18 @@ keeps the 4,800 real steps per iteration; what each costs in the gap is not meas
 changes the floor's cache key. The evaluators: the policy evaluator 4.3 s per task, 96 task slots for the
 73 tasks of the grid and the OOD set at a task batch of 16 (each set padded to whole batches): 7 min a run;
 the floor 16 s per task, 26 min a run: it must be shipped, not computed, for a 40-minute whole run.
+
+**The study config, measured whole: the goal met** (the figure's "missed" is `hopper_2d_cpu`'s config above; this is not a figure of this script: one run, 2026-12-06 07:15-07:30 UTC, the
+idle machine, commit 4d1b4f6, the six V* and floor tables shipped). `experiments/configs/hopper_2d_study.py`
+(`model_rollouts = 16`, `updates_per_round = 8`, the sequential line search) trains N = 100 in 584 s plus a
+41-s compile of the outer step: **10.4 minutes** (5.4-6.1 s per iteration; goal 25). The whole run with
+the study's evaluation (the policy evaluator and the model planner on the 49 in-box and 24 OOD tasks, V*
+and the floor loaded from the shipped tables) took **922.5 s, 15.4 minutes** (goal 40): evaluation 297 s,
+of it the model planner 91.2 + 37.2 s and the policy evaluator 103.0 + 43.6 s (in-box + OOD). Evidence:
+`docs/runs/hopper_2d_study_timing/admrl-s0-whole/` (summary.json: train_time_s, compile_time_s,
+eval_time_s, wall_time_s; the log). Command: `experiments/hopper_study.sh timing`, which runs
+`.venv/bin/python -m experiments.train --config=experiments/configs/hopper_2d_study.py
+--run_dir=runs/hopper_2d_study_timing/admrl-s0-whole --config.seed=0`.
 """,
     "seeds": """
 Missed on this CPU. The five-seed step takes 5.4 x the one-seed step: batching the seeds' products
