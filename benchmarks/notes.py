@@ -136,8 +136,8 @@ idle machine, commit 4d1b4f6, the six V* and floor tables shipped). `experiments
 the study's evaluation (the policy evaluator and the model planner on the 49 in-box and 24 OOD tasks, V*
 and the floor loaded from the shipped tables) took **922.5 s, 15.4 minutes** (goal 40): evaluation 297 s,
 of it the model planner 91.2 + 37.2 s and the policy evaluator 103.0 + 43.6 s (in-box + OOD). Evidence:
-`docs/runs/hopper_2d_study_timing/admrl-s0-whole/` (summary.json: train_time_s, compile_time_s,
-eval_time_s, wall_time_s; the log). Command: `experiments/hopper_study.sh timing`, which runs
+`docs/runs/hopper_2d_study_timing/` (summary.json: train_time_s, compile_time_s,
+eval_time_s, wall_time_s; train.log). Command: `experiments/hopper_study.sh timing`, which runs
 `.venv/bin/python -m experiments.train --config=experiments/configs/hopper_2d_study.py
 --run_dir=runs/hopper_2d_study_timing/admrl-s0-whole --config.seed=0`.
 """,
