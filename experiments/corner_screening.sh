@@ -7,7 +7,8 @@
 #   experiments/corner_screening.sh pick         # P by the protocol's rule, from the published patience runs
 #   experiments/corner_screening.sh screen       # the 13 rows on seeds 0-4 (docs/runs/corner_screening), P picked
 #
-# One row after another (about 4-5 minutes a run on the 2-core CPU: 65 runs, about 5 hours).
+# One row after another (the patience rows took 95-116 s a run (row means) on the idle 2-core CPU, 2026-12-06; earlier runs
+# of this config under load 4-7 minutes: 65 runs, about 2-5 hours).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
