@@ -20,8 +20,7 @@ pick() {   # the patience with the lowest mean planner worst-case gap over seeds
   $PY - <<'EOF'
 import numpy as np
 from admrl_jax import study_results as sr
-runs = sr.load_runs("docs/runs/corner_patience")
-rows = sr.method_rows(runs, sr.shared_v_star(runs))
+_, _, rows = sr.study_rows("docs/runs/corner_patience")
 done = {g: [e["planner"] for e in es if e.get("planner")] for g, es in rows.items()}
 score = {g: (np.mean([p["worst_case_gap"] for p in ps]), np.mean([p["mean_gap"] for p in ps]), len(ps))
          for g, ps in done.items() if ps}
