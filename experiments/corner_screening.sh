@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
-# Issue 27's screening on PointMass2D-Corner, as its protocol (docs/results.md, "An adversary that covers the
-# whole box: the selection protocol" and its "Screening plan") fixes it. Resumable: every run is published and
-# committed as it finishes (experiments.study --commit); run the same command again to go on.
+# Issue 27's selection on PointMass2D-Corner and its held-out checks, as its protocol (docs/results.md, "An
+# adversary that covers the whole box: the selection protocol" and its "Screening plan") fixes it. Resumable:
+# every run is published and committed as it finishes (experiments.study --commit); run the same command again.
 #
 #   experiments/corner_screening.sh patience     # P = 5, 10, 20 on seeds 5-7 (docs/runs/corner_patience)
 #   experiments/corner_screening.sh pick         # P by the protocol's rule, from the published patience runs
 #   experiments/corner_screening.sh screen       # the 13 rows on seeds 0-4 (docs/runs/corner_screening), P picked
+#   experiments/corner_screening.sh finalists    # the screening's finalists by the protocol's rule (computed)
+#   experiments/corner_screening.sh confirm      # finalists, AdMRL, MB-Unif on seeds 10-19 (docs/runs/corner_confirmation)
+#   experiments/corner_screening.sh chosen       # the chosen adversary: the confirmation's lowest Holm-corrected p
+#   experiments/corner_screening.sh heldout      # MB-Unif, MB-Gauss, AdMRL, the chosen row, seeds 0-4, on
+#                                                # PointMass2D-Pockets (docs/runs/pockets_heldout) and
+#                                                # PointMass2D (docs/runs/point_mass_heldout)
 #
-# One row after another (the patience rows took 95-116 s a run (row means) on the idle 2-core CPU, 2026-12-06; earlier runs
-# of this config under load 4-7 minutes: 65 runs, about 2-5 hours).
+# One row after another (the patience rows took 95-116 s a run (row means) on the idle 2-core CPU, 2026-12-06;
+# earlier runs of this config under load 4-7 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-CONFIG=experiments/configs/point_mass_corner_study.py
-STUDY="$PY -m experiments.study --config=$CONFIG --commit"
+CORNER=experiments/configs/point_mass_corner_study.py
 
 pick() {   # the patience with the lowest mean planner worst-case gap over seeds 5-7; ties (the protocol says only
            # "ties: the lower mean gap"; read here as means within 0.1, the finalists' rule) by the lower mean gap
-  $PY - <<'EOF'
+  $PY - <<'PYEOF'
 import numpy as np
 from admrl_jax import study_results as sr
 _, _, rows = sr.study_rows("docs/runs/corner_patience")
@@ -30,34 +35,100 @@ if len(score) != 3 or any(n != 3 for *_, n in score.values()):
 low = min(w for w, _, _ in score.values())
 best = min((g for g, (w, _, _) in score.items() if w <= low + 0.1), key=lambda g: score[g][1])
 print(best.removeprefix("admrl_restart_p"))
-EOF
+PYEOF
+}
+
+# The screening plan's rows (docs/results.md): row name -> the study's --methods, --variant and overrides.
+# A row's settings never change once it has run (the protocol).
+ROWS=(unif admrl admrl_k2 admrl_k4 admrl_raw admrl_restart gap_search gap_search_model_error admrl_mix plr
+      plr_model_error admrl_replay_top admrl_trusted)
+row_args() {   # row name -> its arguments to experiments.study (P: the picked restart patience)
+  local P
+  case "$1" in
+    unif|admrl|gauss|gap_search|plr) echo "--methods=$1" ;;
+    admrl_k2) echo "--methods=admrl --variant=k2 --config.loop.num_tasks=2 --config.loop.real_episodes=4" ;;
+    admrl_k4) echo "--methods=admrl --variant=k4 --config.loop.num_tasks=4 --config.loop.real_episodes=2" ;;
+    admrl_raw) echo "--methods=admrl --variant=raw --config.adversary.step_rule=raw" ;;
+    admrl_restart) P=$(pick); echo "--methods=admrl --variant=restart --config.adversary.restart_patience=$P" ;;
+    gap_search_model_error) echo "--methods=gap_search --variant=model_error --config.adversary.search_signal=model_error" ;;
+    admrl_mix) echo "--methods=admrl --variant=mix --config.adversary.uniform_share=0.5" ;;
+    plr_model_error) echo "--methods=plr --variant=model_error --config.adversary.search_signal=model_error" ;;
+    admrl_replay_top) P=$(pick); echo "--methods=admrl --variant=replay_top --config.adversary.restart_patience=$P --config.adversary.restart_from=replay_top" ;;
+    admrl_trusted) echo "--methods=admrl --variant=trusted --config.task_gradient.p_control_variate=model" ;;
+    *) echo "unknown row '$1'; rows: gauss ${ROWS[*]}" >&2; return 2 ;;
+  esac
+}
+
+run_rows() {   # run_rows <study> <config> <seeds> <row>...: each row on the seeds, one after another
+  local study=$1 config=$2 seeds=$3 row args; shift 3
+  for row in "$@"; do
+    args=$(row_args "$row")
+    # shellcheck disable=SC2086   # (the row's arguments are words without spaces)
+    $PY -m experiments.study --config=$config --commit --study=$study --seeds=$seeds $args
+  done
+}
+
+finalists() {   # the screening's finalists, by study_selection.screening (the protocol's rule), one per line
+  $PY - "${ROWS[@]}" <<'PYEOF'
+import sys
+from admrl_jax import study_results as sr, study_selection as sel
+_, _, rows = sr.study_rows("docs/runs/corner_screening")
+seeds = {r: len([e for e in rows.get(r, []) if e.get("planner")]) for r in sys.argv[1:]}
+short = {r: n for r, n in seeds.items() if n < 5}
+if short:
+  raise SystemExit(f"screening incomplete (rows with fewer than 5 seeds evaluated): {short}; "
+                   "run: experiments/corner_screening.sh screen")
+print("\n".join(sel.screening(rows, [r for r in sys.argv[1:] if r != "unif"])["finalists"]))
+PYEOF
+}
+
+chosen() {   # the confirmation's chosen row (study_selection.confirmation), or nothing when there are no finalists
+  local rows; rows=$(finalists | paste -sd, -)
+  [ -z "$rows" ] && return 0
+  $PY - "$rows" <<'PYEOF'
+import sys
+from admrl_jax import study_results as sr, study_selection as sel
+_, _, rows = sr.study_rows("docs/runs/corner_confirmation")
+need = sys.argv[1].split(",") + ["admrl", "unif"]
+short = {r: len([e for e in rows.get(r, []) if e.get("planner")]) for r in need}
+short = {r: n for r, n in short.items() if n < 10}
+if short:
+  raise SystemExit(f"confirmation incomplete (rows with fewer than 10 seeds evaluated): {short}; "
+                   "run: experiments/corner_screening.sh confirm")
+print(sel.confirmation(rows, sys.argv[1].split(","))["chosen"] or "")
+PYEOF
 }
 
 case "${1:-}" in
   patience)
     for P in 5 10 20; do
-      $STUDY --study=corner_patience --methods=admrl --variant=restart_p$P --config.adversary.restart_patience=$P \
-        --seeds=5,6,7
+      $PY -m experiments.study --config=$CORNER --commit --study=corner_patience --methods=admrl \
+        --variant=restart_p$P --config.adversary.restart_patience=$P --seeds=5,6,7
     done ;;
   pick)
     pick ;;
   screen)
-    P=$(pick)
-    echo "restart patience P = $P (the protocol's rule on docs/runs/corner_patience)"
-    S="$STUDY --study=corner_screening --seeds=0,1,2,3,4"
-    $S --methods=unif
-    $S --methods=admrl
-    $S --methods=admrl --variant=k2 --config.loop.num_tasks=2 --config.loop.real_episodes=4
-    $S --methods=admrl --variant=k4 --config.loop.num_tasks=4 --config.loop.real_episodes=2
-    $S --methods=admrl --variant=raw --config.adversary.step_rule=raw
-    $S --methods=admrl --variant=restart --config.adversary.restart_patience=$P
-    $S --methods=gap_search
-    $S --methods=gap_search --variant=model_error --config.adversary.search_signal=model_error
-    $S --methods=admrl --variant=mix --config.adversary.uniform_share=0.5
-    $S --methods=plr
-    $S --methods=plr --variant=model_error --config.adversary.search_signal=model_error
-    $S --methods=admrl --variant=replay_top --config.adversary.restart_patience=$P --config.adversary.restart_from=replay_top
-    $S --methods=admrl --variant=trusted --config.task_gradient.p_control_variate=model ;;
+    echo "restart patience P = $(pick) (the protocol's rule on docs/runs/corner_patience)"
+    run_rows corner_screening $CORNER 0,1,2,3,4 "${ROWS[@]}" ;;
+  finalists)
+    finalists ;;
+  confirm)
+    F=$(finalists)
+    if [ -z "$F" ]; then echo "no finalists (no row below MB-Unif in docs/runs/corner_screening): nothing to confirm"; exit 0; fi
+    echo "finalists: $F"
+    # shellcheck disable=SC2086
+    run_rows corner_confirmation $CORNER 10,11,12,13,14,15,16,17,18,19 unif admrl $(echo "$F" | grep -vx admrl || true) ;;
+  chosen)
+    chosen ;;
+  heldout)
+    C=$(chosen)
+    [ -z "$C" ] && echo "no chosen adversary (no finalists): the held-out folders get MB-Unif, MB-Gauss and AdMRL"
+    for spec in "pockets_heldout experiments/configs/point_mass_pockets_study.py" \
+                "point_mass_heldout experiments/configs/point_mass_study.py"; do
+      set -- $spec
+      # shellcheck disable=SC2086
+      run_rows $1 $2 0,1,2,3,4 unif gauss admrl $(echo "$C" | grep -vx admrl || true)
+    done ;;
   *)
-    sed -n '2,10p' "$0"; exit 2 ;;
+    sed -n '2,15p' "$0"; exit 2 ;;
 esac
