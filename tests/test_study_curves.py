@@ -2,9 +2,8 @@
 
 The commands run in one helper process (tests/command_lines.py: the heavy modules imported once, one
 forked child per command line), whose ``changed`` list (the paths under the test's folder a command
-wrote, by size and mtime) says what each command published and what it left alone. admrl_jax.cli.study
-and admrl_jax.cli.study_curves both define --study and --publish (absl flags), so one process cannot
-import both: the tests import study (its ``publish``) and run study_curves as the command.
+wrote, by size and mtime) says what each command published and what it left alone. The tests publish a
+run with ``experiments.study``'s own ``publish`` and run study_curves as the command.
 """
 import csv
 import json
@@ -13,6 +12,7 @@ import subprocess
 
 import pytest
 
+from admrl_jax.cli import study
 from tests.command_lines import run_command_lines
 from tests.test_cli import _fake_finished_run, _one_error_line
 from tests.tiny_config import get_config
@@ -72,8 +72,6 @@ def trained(tmp_path_factory):
 def _published(work, root) -> str:
   """The run published under <root>/pub/s as ``experiments.study`` publishes it (its own ``publish``);
   returns the published run's folder."""
-  from admrl_jax.cli import study   # absl flags: imported here only
-
   os.makedirs(root / "cwd")
   study.publish(os.path.join(work, "s", RUN), str(root / "pub" / "s" / RUN))
   return str(root / "pub" / "s" / RUN)

@@ -36,17 +36,13 @@ from admrl_jax.cli.common import (checked_configs, checked_folder, checked_metho
                                   fail, run as run_main, start)
 from admrl_jax.cli.results_readme import readme_section, replace_readme_section
 from admrl_jax.cli.results_table import study_figure, table, write_gap_vs_samples
+from admrl_jax.cli.study_flags import COMMIT, PUBLISH, README_STUDIES, STUDY
 from admrl_jax.methods import names as method_names
 from admrl_jax.run_dir import checkpoint_steps
 
 _CONFIG = define_config()
-_STUDY = flags.DEFINE_string("study", None, "the study's name: its folder under --publish and the workdir")
 _METHODS = flags.DEFINE_list("methods", ["unif", "gauss", "admrl"], f"methods, from {list(method_names())}")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "seeds (integers)")
-README_STUDIES = os.path.join("docs", "runs")   # the studies of the README's "Results at a glance"
-_PUBLISH = flags.DEFINE_string("publish", README_STUDIES, "folder the studies' evidence is published in (under "
-                               "docs/runs, a finished run also rewrites README.md's \"Results at a glance\")")
-_COMMIT = flags.DEFINE_bool("commit", False, "git commit the published files after every finished run")
 _VARIANT = flags.DEFINE_string("variant", "", "a label for runs whose config differs by --config overrides: "
                                "run directories <method>_<variant>-s<seed>, a row of their own in the table")
 
@@ -103,19 +99,19 @@ def refresh_readme(publish_root: str) -> list[str]:
 
 def main(argv):
   start(argv)
-  for flag, value in (("study", _STUDY.value), ("variant", _VARIANT.value)):
+  for flag, value in (("study", STUDY.value), ("variant", _VARIANT.value)):
     if (flag == "study" and not value) or os.sep in value or value in (".", ".."):
       fail(f"{flag}: needs a folder name (without {os.sep!r}, not '.' or '..'), got {value!r}")
   seeds = checked_methods_and_seeds(_METHODS.value, _SEEDS.value)
   base = _CONFIG.value
-  work_root = checked_folder("workdir", os.path.join(base.workdir, _STUDY.value))
-  study_dir = checked_folder("publish", os.path.join(_PUBLISH.value, _STUDY.value))
+  work_root = checked_folder("workdir", os.path.join(base.workdir, STUDY.value))
+  study_dir = checked_folder("publish", os.path.join(PUBLISH.value, STUDY.value))
   command = " ".join(["python -m experiments.study"] + [shlex.quote(a) for a in sys.argv[1:]])
   label = f"_{_VARIANT.value}" if _VARIANT.value else ""
   jobs = [(f"{method}{label}-s{seed}", config)
           for (method, seed), config in checked_configs(base, _METHODS.value, seeds).items()]
   jax.config.update("jax_compilation_cache_dir", os.path.join(base.workdir, "jax_cache"))
-  runs = progress.bar(len(jobs), f"study {_STUDY.value}: runs (method-seed)", "run")
+  runs = progress.bar(len(jobs), f"study {STUDY.value}: runs (method-seed)", "run")
   for name, config in jobs:
     runs.set_postfix_str(name)
     run_dir, out_dir = os.path.join(work_root, name), os.path.join(study_dir, name)
@@ -131,9 +127,9 @@ def main(argv):
             flush=True)
     publish(run_dir, out_dir)
     write_index(study_dir, command)
-    readme = refresh_readme(_PUBLISH.value)
-    if _COMMIT.value:
-      commit([study_dir, *readme], f"Study {_STUDY.value}: {name} finished (summary.json, eval.csv, metrics.csv, "
+    readme = refresh_readme(PUBLISH.value)
+    if COMMIT.value:
+      commit([study_dir, *readme], f"Study {STUDY.value}: {name} finished (summary.json, eval.csv, metrics.csv, "
                                    "config.json; results.md" + (" and the README's results" if readme else "")
                                    + " recomputed)")
     runs.update()

@@ -25,15 +25,13 @@ from absl import flags
 from admrl_jax import progress
 from admrl_jax.cli.common import checked_folder, checked_run_config, commit, fail, run as run_main, start
 from admrl_jax.cli.results_table import write_gap_vs_samples
+from admrl_jax.cli.study_flags import COMMIT, PUBLISH, STUDY
 from admrl_jax.configs.default import get_config as default_config
 from admrl_jax.evaluation_protocol import EvaluationProtocol
 from admrl_jax.run_dir import checkpoint_steps, load_run, restore_state
 
-_STUDY = flags.DEFINE_string("study", None, "the study's name: its folder under --publish and --workdir")
 _RUNS = flags.DEFINE_list("runs", [], "run names (<method>-s<seed>) to evaluate; default: every published run")
-_PUBLISH = flags.DEFINE_string("publish", "docs/runs", "folder the studies' evidence is published in")
 _WORKDIR = flags.DEFINE_string("workdir", "runs", "folder holding the study's run directories (checkpoints)")
-_COMMIT = flags.DEFINE_bool("commit", False, "git commit the published files after every run")
 _ITERATIONS = flags.DEFINE_list("iterations", [], "evaluate only these kept checkpoints (iterations), each of which "
                                  "every run named must hold (exit 2 otherwise); default: every kept checkpoint "
                                  "before the last")
@@ -91,9 +89,9 @@ def evaluate_checkpoints(run_dir: str, out_dir: str, few_shot: bool = False, log
 
 def main(argv):
   start(argv)
-  if not _STUDY.value:
+  if not STUDY.value:
     fail("study: give the study's name (its folder under --publish)")
-  study_dir = os.path.join(_PUBLISH.value, _STUDY.value)
+  study_dir = os.path.join(PUBLISH.value, STUDY.value)
   if not os.path.isdir(study_dir):
     fail(f"study: no published study {study_dir!r}")
   published = sorted(d for d in os.listdir(study_dir) if os.path.exists(os.path.join(study_dir, d, "summary.json")))
@@ -109,7 +107,7 @@ def main(argv):
     fail(f"iterations: must be integers (kept checkpoints' iterations), got {_ITERATIONS.value}")
   skipped, todo = [], []   # every run's config is checked before any is evaluated
   for name in _RUNS.value or published:
-    run_dir = os.path.join(_WORKDIR.value, _STUDY.value, name)
+    run_dir = os.path.join(_WORKDIR.value, STUDY.value, name)
     kept = checkpoint_steps(run_dir)[:-1]
     out_dir = os.path.join(study_dir, name)
     missing = [i for i in only if i not in kept and not _published(out_dir, i, _FEW_SHOT.value)]
@@ -123,16 +121,16 @@ def main(argv):
     todo.append((name, run_dir, len(pending_checkpoints(run_dir, out_dir, only, _FEW_SHOT.value))))
   print("\n".join(skipped), end="\n" if skipped else "")
   total = sum(n for *_, n in todo)
-  bar = progress.bar(total, f"study {_STUDY.value}: kept checkpoints evaluated", "checkpoint", disable=not total)
+  bar = progress.bar(total, f"study {STUDY.value}: kept checkpoints evaluated", "checkpoint", disable=not total)
   for name, run_dir, _ in todo:
     evaluated = evaluate_checkpoints(run_dir, os.path.join(study_dir, name), _FEW_SHOT.value, bar=bar, only=only)
-    if evaluated and _COMMIT.value:
+    if evaluated and COMMIT.value:
       commit([os.path.join(study_dir, name, "checkpoints")],
-             f"Study {_STUDY.value}: {name}'s kept checkpoints evaluated (eval.csv per checkpoint)")
+             f"Study {STUDY.value}: {name}'s kept checkpoints evaluated (eval.csv per checkpoint)")
   bar.close()
   written = write_gap_vs_samples(study_dir, always=True)
-  if _COMMIT.value:
-    commit(written, f"Study {_STUDY.value}: gap against real samples recomputed")
+  if COMMIT.value:
+    commit(written, f"Study {STUDY.value}: gap against real samples recomputed")
   with open(written[0]) as fh:
     print(fh.read(), end="")
 
