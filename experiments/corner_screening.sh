@@ -7,7 +7,8 @@
 #   experiments/corner_screening.sh pick         # P by the protocol's rule, from the published patience runs
 #   experiments/corner_screening.sh screen       # the 13 rows on seeds 0-4 (docs/runs/corner_screening), P picked
 #   experiments/corner_screening.sh finalists    # the screening's finalists by the protocol's rule (computed)
-#   experiments/corner_screening.sh confirm      # finalists, AdMRL, MB-Unif on seeds 10-19 (docs/runs/corner_confirmation)
+#   experiments/corner_screening.sh confirm      # finalists, AdMRL, MB-Unif on seeds 10-19 (docs/runs/corner_confirmation);
+#                                                # MB-Unif's and the finalists' kept checkpoints on seeds 10-14
 #   experiments/corner_screening.sh chosen       # the chosen adversary: the confirmation's lowest Holm-corrected p
 #   experiments/corner_screening.sh heldout      # MB-Unif, MB-Gauss, AdMRL, the chosen row, seeds 0-4, on
 #                                                # PointMass2D-Pockets (docs/runs/pockets_heldout) and
@@ -116,8 +117,14 @@ case "${1:-}" in
     F=$(finalists)
     if [ -z "$F" ]; then echo "no finalists (no row below MB-Unif in docs/runs/corner_screening): nothing to confirm"; exit 0; fi
     echo "finalists: $F"
-    # shellcheck disable=SC2086
-    run_rows corner_confirmation $CORNER 10,11,12,13,14,15,16,17,18,19 unif admrl $(echo "$F" | grep -vx admrl || true) ;;
+    for row in unif admrl $(echo "$F" | grep -vx admrl || true); do
+      run_rows corner_confirmation $CORNER 10,11,12,13,14,15,16,17,18,19 $row
+      if [ $row != admrl ] || echo "$F" | grep -qx admrl; then   # MB-Unif's and the finalists' curves, seeds 10-14,
+        # every kept checkpoint (20, 40, 60, 80), at once: the checkpoints live in the machine-local runs/
+        $PY -m experiments.study_curves --study=corner_confirmation --commit \
+          --runs=$row-s10,$row-s11,$row-s12,$row-s13,$row-s14
+      fi
+    done ;;
   chosen)
     chosen ;;
   heldout)
@@ -130,5 +137,5 @@ case "${1:-}" in
       run_rows $1 $2 0,1,2,3,4 unif gauss admrl $(echo "$C" | grep -vx admrl || true)
     done ;;
   *)
-    sed -n '2,15p' "$0"; exit 2 ;;
+    sed -n '2,16p' "$0"; exit 2 ;;
 esac
