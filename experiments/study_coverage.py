@@ -1,5 +1,7 @@
-"""Where a study's methods trained: per run, the share of proposed tasks inside a region of the task
-box and the first iteration that proposed one there, from the published metrics.csv files alone.
+"""Where a study's methods trained and where their worst case landed: per run, the share of proposed tasks
+inside a region of the task box, the first iteration that proposed one there (metrics.csv), and the in-box
+task of the run's worst-case gap for one evaluator against the folder's shared V* (eval.csv; marked * when
+inside the region), from the published files alone.
 
   python -m experiments.study_coverage docs/runs/point_mass_corner_n100 --lo=1.2,1.2 --hi=2.0,2.0
 
@@ -15,10 +17,13 @@ import numpy as np
 from absl import flags
 
 from admrl_jax.cli.common import fail, run, start
-from admrl_jax.study_results import NAMES
+from admrl_jax.study_results import NAMES, study_rows
 
 _LO = flags.DEFINE_list("lo", None, "the region's lower corner (one number per task dimension)")
 _HI = flags.DEFINE_list("hi", None, "the region's upper corner")
+_EVALUATOR = flags.DEFINE_enum("evaluator", "planner", ["planner", "policy", "floor"],
+                               "whose worst-case task is located: the model planner, the policy evaluator or the "
+                               "adaptation floor (each against the folder's shared V*)")
 
 
 def region() -> tuple[np.ndarray, np.ndarray]:
@@ -83,20 +88,41 @@ def coverage(metrics_csv: str, lo: np.ndarray, hi: np.ndarray) -> tuple[float, i
   return float(np.mean(inside)), first, len(inside)
 
 
+def worst_tasks(folder: str, kind: str) -> dict:
+  """{(group, seed): (psi [d], gap)}: each run's in-box task of its worst-case gap with evaluator ``kind``
+  against the folder's shared V* (``study_results.study_rows``); runs without that evaluator are absent."""
+  found = {}
+  for group, entries in study_rows(folder)[2].items():
+    for e in entries:
+      gaps = (e.get(kind) or {}).get("gaps", {}).get("in_box")
+      if gaps:
+        psi = max(gaps, key=gaps.get)
+        found[(group, e["seed"])] = (np.asarray([float(x) for x in psi.split()]), gaps[psi])
+  return found
+
+
 def main(argv):
   (folder,) = start(argv, positional=("the study folder",))
   lo, hi = region()
   by_group = {}
   for name, path, seed in study_runs(folder, len(lo)):
     by_group.setdefault(name[: -len(f"-s{seed}")], []).append((seed, *coverage(path, lo, hi)))
+  worst = worst_tasks(folder, _EVALUATOR.value)
+  label = {"planner": "model planner", "policy": "policy evaluator", "floor": "adaptation floor"}[_EVALUATOR.value]
   print(f"| method | seeds | share of tasks in [{', '.join(map(str, lo))}] - [{', '.join(map(str, hi))}] "
-        "(mean; per seed) | first iteration there (per seed) |")
-  print("|---|---|---|---|")
+        f"(mean; per seed) | first iteration there (per seed) | worst task, {label} (per seed: psi gap; * in "
+        "the region) | worst task in the region |")
+  print("|---|---|---|---|---|---|")
   for group, runs in by_group.items():
     runs.sort()
     shares = " ".join(f"{s:.2f}" for _, s, _, _ in runs)
     firsts = " ".join("-" if f is None else str(f) for _, _, f, _ in runs)
-    print(f"| {NAMES.get(group, group)} | {len(runs)} | {np.mean([s for _, s, _, _ in runs]):.3f}; {shares} | {firsts} |")
+    located = [worst.get((group, seed)) for seed, *_ in runs]
+    inside = [bool(np.all((w[0] >= lo - 1e-9) & (w[0] <= hi + 1e-9))) for w in located if w is not None]
+    cells = "; ".join("-" if w is None else "(" + ", ".join(f"{x:.2f}" for x in w[0]) + f") {w[1]:.1f}"
+                      + ("*" if np.all((w[0] >= lo - 1e-9) & (w[0] <= hi + 1e-9)) else "") for w in located)
+    print(f"| {NAMES.get(group, group)} | {len(runs)} | {np.mean([s for _, s, _, _ in runs]):.3f}; {shares} | {firsts} "
+          f"| {cells} | " + (f"{sum(inside)}/{len(inside)}" if inside else "-") + " |")
 
 
 if __name__ == "__main__":

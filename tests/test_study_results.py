@@ -284,3 +284,27 @@ def test_a_checkpoint_being_published_is_not_read_yet(tmp_path):
   (ck / "checkpoint.json").write_text(json.dumps({"iteration": 7, "real_env_steps": 700}))
   (run,) = sr.load_runs(str(study))
   assert [c["iteration"] for c in run["checkpoints"]] == [5]
+
+
+def test_study_coverage_locates_each_runs_worst_task_against_the_shared_v_star(tmp_path):
+  """experiments.study_coverage's worst task per run: the in-box task of the largest gap of the chosen
+  evaluator against the folder's shared V* (a return above the oracle on one task raises V* there for every
+  run, which moves a run's worst task), absent for a run without that evaluator."""
+  from experiments import study_coverage
+
+  study = tmp_path / "s"
+  _run(study, "unif-s0", "unif", 0, [99.0, 99.0, 90.0, 95.0], planner=[99.0, 80.0, 99.0, 99.0])
+  _run(study, "unif-s1", "unif", 1, [99.0, 99.0, 99.0, 96.0], planner=[99.0, 99.0, 99.0, 130.0])
+  _run(study, "gauss-s0", "gauss", 0, [99.0, 99.0, 99.0, 99.0])
+  found = study_coverage.worst_tasks(str(study), "planner")
+  assert set(found) == {("unif", 0), ("unif", 1)}          # gauss-s0 has no planner column
+  # unif-s1's planner reached 130 on (1, 1): V* there is 130 for every run, so unif-s0's worst planner
+  # task is (1, 1) with 31 (against its 20 at (-1, 1) on the oracle's V* of 100), and its worst policy
+  # task too (35 against 10 at (1, -1))
+  np.testing.assert_allclose(found[("unif", 0)][0], [1.0, 1.0])
+  assert found[("unif", 0)][1] == pytest.approx(31.0)
+  np.testing.assert_allclose(found[("unif", 1)][0], [-1.0, -1.0])   # 1 on three tasks, 0 at (1, 1): the first
+  assert found[("unif", 1)][1] == pytest.approx(1.0)
+  policy = study_coverage.worst_tasks(str(study), "policy")
+  np.testing.assert_allclose(policy[("unif", 0)][0], [1.0, 1.0])
+  assert policy[("unif", 0)][1] == pytest.approx(35.0)
