@@ -17,6 +17,7 @@
 # One row after another (the patience rows took 95-116 s a run (row means) on the idle 2-core CPU, 2026-12-06;
 # earlier runs of this config under load 4-7 minutes).
 set -euo pipefail
+shopt -s inherit_errexit   # a failing helper inside $(...) (pick, finalists, chosen) stops the script
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 CORNER=experiments/configs/point_mass_corner_study.py
@@ -109,7 +110,8 @@ case "${1:-}" in
   pick)
     pick ;;
   screen)
-    echo "restart patience P = $(pick) (the protocol's rule on docs/runs/corner_patience)"
+    P=$(pick)
+    echo "restart patience P = $P (the protocol's rule on docs/runs/corner_patience)"
     run_rows corner_screening $CORNER 0,1,2,3,4 "${ROWS[@]}" ;;
   finalists)
     finalists ;;
@@ -129,7 +131,9 @@ case "${1:-}" in
     chosen ;;
   heldout)
     C=$(chosen)
-    [ -z "$C" ] && echo "no chosen adversary (no finalists): the held-out folders get MB-Unif, MB-Gauss and AdMRL"
+    if [ -z "$C" ]; then
+      echo "no chosen adversary (no finalists, or none with a finite p): the held-out folders get MB-Unif, MB-Gauss, AdMRL"
+    fi
     for spec in "pockets_heldout experiments/configs/point_mass_pockets_study.py" \
                 "point_mass_heldout experiments/configs/point_mass_study.py"; do
       set -- $spec

@@ -28,6 +28,21 @@ ship_tables() {   # ship every table (done already: a no-op); exit 2 naming the 
   done
 }
 
+published() {   # published <method>...: the folder's published runs of these methods (<method>-s<seed>), one per line
+  (cd docs/runs/hopper_2d_n100 && shopt -s nullglob && for m in "$@"; do
+     for d in "$m"-s*; do if [ -f "$d/summary.json" ]; then echo "$d"; fi; done; done)
+}
+
+curve() {   # curve <run> [study_curves flags]: a run's kept checkpoints evaluated; a run whose checkpoints are
+            # gone from the machine-local runs/ (another machine) is named and passed over, not a stop
+  local run=$1; shift
+  if [ -d runs/hopper_2d_n100/$run/checkpoints ]; then
+    $PY -m experiments.study_curves --study=hopper_2d_n100 --runs=$run --commit "$@"
+  else
+    echo "$run: no kept checkpoints in runs/hopper_2d_n100/$run (another machine?): its curve points are not evaluated" >&2
+  fi
+}
+
 case "${1:-}" in
   v_star)
     for spec in "${TABLES[@]}"; do
@@ -52,7 +67,7 @@ case "${1:-}" in
     for seed in 0 1 2 3 4; do
       for method in unif gauss admrl; do
         $PY -m experiments.study --study=hopper_2d_n100 --config=$C --methods=$method --seeds=$seed "${FEW[@]}" --commit
-        $PY -m experiments.study_curves --study=hopper_2d_n100 --runs=$method-s$seed --iterations=$CURVE --commit
+        curve $method-s$seed --iterations=$CURVE
       done
     done ;;
   baselines)
@@ -71,11 +86,8 @@ case "${1:-}" in
       done
     done ;;
   curves)   # catch-up: the model-based runs' points at $CURVE, the baselines' every kept checkpoint
-    MB=$(cd docs/runs/hopper_2d_n100 && ls -d unif-s* gauss-s* admrl-s* 2>/dev/null | paste -sd, -)
-    MF=$(cd docs/runs/hopper_2d_n100 && ls -d multitask-s* maml-s* pearl-s* 2>/dev/null | paste -sd, -)
-    [ -n "$MB" ] && $PY -m experiments.study_curves --study=hopper_2d_n100 --runs=$MB --iterations=$CURVE --commit
-    [ -n "$MF" ] && $PY -m experiments.study_curves --study=hopper_2d_n100 --runs=$MF --commit
-    true ;;
+    for run in $(published unif gauss admrl); do curve $run --iterations=$CURVE; done
+    for run in $(published multitask maml pearl); do curve $run; done ;;
   coverage)   # the protocol's four regions of (velocity, height) in [-2, 2] x [1.2, 2.0]
     F=docs/runs/hopper_2d_n100
     for region in "fast backward:-2,1.2:-1.3333,2.0" "fast forward:1.3333,1.2:2,2.0" "high:-2,1.87:2,2.0" \
