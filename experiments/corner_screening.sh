@@ -10,6 +10,7 @@
 #   experiments/corner_screening.sh confirm      # finalists, AdMRL, MB-Unif on seeds 10-19 (docs/runs/corner_confirmation);
 #                                                # MB-Unif's and the finalists' kept checkpoints on seeds 10-14
 #   experiments/corner_screening.sh chosen       # the chosen adversary: the confirmation's lowest Holm-corrected p
+#   experiments/corner_screening.sh args <row>   # a row's arguments to experiments.study (for hopper_study.sh)
 #   experiments/corner_screening.sh heldout      # MB-Unif, MB-Gauss, AdMRL, the chosen row, seeds 0-4, on
 #                                                # PointMass2D-Pockets (docs/runs/pockets_heldout) and
 #                                                # PointMass2D (docs/runs/point_mass_heldout)
@@ -129,6 +130,8 @@ case "${1:-}" in
     done ;;
   chosen)
     chosen ;;
+  args)   # args <row>: the row's arguments to experiments.study (another study's script runs the chosen row)
+    row_args "${2:?give a row: gauss ${ROWS[*]}}" ;;
   heldout)
     C=$(chosen)
     if [ -z "$C" ]; then
@@ -141,5 +144,5 @@ case "${1:-}" in
       run_rows $1 $2 0,1,2,3,4 unif gauss admrl $(echo "$C" | grep -vx admrl || true)
     done ;;
   *)
-    sed -n '2,16p' "$0"; exit 2 ;;
+    sed -n '2,17p' "$0"; exit 2 ;;
 esac

@@ -63,11 +63,21 @@ case "${1:-}" in
   study)
     # seeds outermost; after each run, at once (its checkpoints live in runs/ only): its curve's points at
     # iterations 20 and 60 (the protocol's third amendment), zero-shot
+    # issue 27's chosen adversary joins, same seeds, once chosen (experiments/corner_screening.sh chosen)
     ship_tables
+    CHOSEN=$(experiments/corner_screening.sh chosen 2>/dev/null) || CHOSEN=""
+    if [ -z "$CHOSEN" ] || [ "$CHOSEN" = admrl ]; then
+      echo "issue 27's chosen adversary: ${CHOSEN:-none yet (experiments/corner_screening.sh chosen)}; no row of its own"
+      CHOSEN=""
+    else
+      echo "issue 27's chosen adversary: $CHOSEN ($(experiments/corner_screening.sh args $CHOSEN))"
+    fi
     for seed in 0 1 2 3 4; do
-      for method in unif gauss admrl; do
-        $PY -m experiments.study --study=hopper_2d_n100 --config=$C --methods=$method --seeds=$seed "${FEW[@]}" --commit
-        curve $method-s$seed --iterations=$CURVE
+      for row in unif gauss admrl $CHOSEN; do
+        ARGS=$(experiments/corner_screening.sh args $row)   # (an assignment: a failure stops the script)
+        # shellcheck disable=SC2086   # a row's arguments are words without spaces
+        $PY -m experiments.study --study=hopper_2d_n100 --config=$C --seeds=$seed "${FEW[@]}" --commit $ARGS
+        curve $row-s$seed --iterations=$CURVE
       done
     done ;;
   baselines)
@@ -86,7 +96,7 @@ case "${1:-}" in
       done
     done ;;
   curves)   # catch-up: the model-based runs' points at $CURVE, the baselines' every kept checkpoint
-    for run in $(published unif gauss admrl); do curve $run --iterations=$CURVE; done
+    for run in $(published unif gauss admrl $(experiments/corner_screening.sh chosen 2>/dev/null || true)); do curve $run --iterations=$CURVE; done
     for run in $(published multitask maml pearl); do curve $run; done ;;
   coverage)   # the protocol's four regions of (velocity, height) in [-2, 2] x [1.2, 2.0]
     F=docs/runs/hopper_2d_n100
