@@ -16,7 +16,9 @@ from admrl_jax.study_results import (FIELDS, NAMES, difference, floor_summary, i
 
 README_START, README_END = "<!-- results-at-a-glance:start -->", "<!-- results-at-a-glance:end -->"
 FAMILY_NAMES = {"point_mass": "PointMass2D", "point_mass_corner": "PointMass2D-Corner",
-                "point_mass_pockets": "PointMass2D-Pockets"}
+                "point_mass_pockets": "PointMass2D-Pockets", "hopper_2d": "Hopper2D", "walker_2d": "Walker2D",
+                "half_cheetah_2d": "HalfCheetah2D", "half_cheetah_linear": "HalfCheetah-Linear", "ant_2d": "Ant2D",
+                "ant_3d": "Ant3D", "humanoid_3d": "Humanoid3D"}   # the paper's names; others print as they are
 EVALUATORS = (("policy", "policy evaluator"), ("planner", "model planner"))
 REFERENCE = "unif"   # the README's paired tests: every method against MB-Unif
 
