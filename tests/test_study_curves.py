@@ -12,7 +12,6 @@ import subprocess
 
 import pytest
 
-from admrl_jax.cli import study
 from tests.command_lines import run_command_lines
 from tests.test_cli import _fake_finished_run, _one_error_line
 from tests.tiny_config import get_config
@@ -72,6 +71,8 @@ def trained(tmp_path_factory):
 def _published(work, root) -> str:
   """The run published under <root>/pub/s as ``experiments.study`` publishes it (its own ``publish``);
   returns the published run's folder."""
+  from admrl_jax.cli import study   # here only: importing it defines --config, as other CLI modules do
+
   os.makedirs(root / "cwd")
   study.publish(os.path.join(work, "s", RUN), str(root / "pub" / "s" / RUN))
   return str(root / "pub" / "s" / RUN)
