@@ -118,9 +118,10 @@ def main(argv):
     shares = " ".join(f"{s:.2f}" for _, s, _, _ in runs)
     firsts = " ".join("-" if f is None else str(f) for _, _, f, _ in runs)
     located = [worst.get((group, seed)) for seed, *_ in runs]
-    inside = [bool(np.all((w[0] >= lo - 1e-9) & (w[0] <= hi + 1e-9))) for w in located if w is not None]
+    inside = [None if w is None else bool(np.all((w[0] >= lo - 1e-9) & (w[0] <= hi + 1e-9))) for w in located]
     cells = "; ".join("-" if w is None else "(" + ", ".join(f"{x:.2f}" for x in w[0]) + f") {w[1]:.1f}"
-                      + ("*" if np.all((w[0] >= lo - 1e-9) & (w[0] <= hi + 1e-9)) else "") for w in located)
+                      + ("*" if hit else "") for w, hit in zip(located, inside))
+    inside = [hit for hit in inside if hit is not None]
     print(f"| {NAMES.get(group, group)} | {len(runs)} | {np.mean([s for _, s, _, _ in runs]):.3f}; {shares} | {firsts} "
           f"| {cells} | " + (f"{sum(inside)}/{len(inside)}" if inside else "-") + " |")
 
