@@ -14,6 +14,8 @@
 #   experiments/corner_screening.sh heldout      # MB-Unif, MB-Gauss, AdMRL, the chosen row, seeds 0-4, on
 #                                                # PointMass2D-Pockets (docs/runs/pockets_heldout) and
 #                                                # PointMass2D (docs/runs/point_mass_heldout)
+#   experiments/corner_screening.sh coverage     # each folder's coverage.md: its tasks in the family's hard
+#                                                # regions, and where each run's worst task landed
 #
 # One row after another (the patience rows took 95-116 s a run (row means) on the idle 2-core CPU, 2026-12-06;
 # earlier runs of this config under load 4-7 minutes).
@@ -143,6 +145,30 @@ case "${1:-}" in
       # shellcheck disable=SC2086
       run_rows $1 $2 0,1,2,3,4 unif gauss admrl $(echo "$C" | grep -vx admrl || true)
     done ;;
+  coverage)   # the protocol's "Reported": the share of each run's tasks in the family's hard regime, per
+              # evaluator (planner, policy, floor) where each run's worst task landed (* inside the region)
+    for spec in "corner_screening corner" "corner_confirmation corner" "pockets_heldout pockets" \
+                "point_mass_heldout point_mass"; do
+      set -- $spec
+      F=docs/runs/$1
+      [ -d "$F" ] || { echo "$F: no such folder yet, passed over"; continue; }
+      case $2 in   # name:lo:hi boxes of (psi_1, psi_2)
+        corner) REGIONS=("the corner regime:1.2,1.2:2,2" "psi_1 < -0.5 (the far side):-2,-2:-0.5,2") ;;
+        pockets) REGIONS=("the pocket at (-4/3, 2/3):-1.6833,0.3167:-0.9833,1.0167"
+                          "the pocket at (2/3, -4/3):0.3167,-1.6833:1.0167,-0.9833"
+                          "psi_1 < -0.5:-2,-2:-0.5,2") ;;
+        point_mass) REGIONS=("psi_1 < -0.5:-2,-2:-0.5,2" "the corner [1.2, 2]^2:1.2,1.2:2,2") ;;
+      esac
+      for region in "${REGIONS[@]}"; do
+        IFS=: read -r name lo hi <<< "$region"
+        for kind in planner policy floor; do
+          echo "### $name; the $kind's worst task"; echo
+          $PY -m experiments.study_coverage $F --lo=$lo --hi=$hi --evaluator=$kind; echo
+        done
+      done > $F/coverage.md
+      git add $F/coverage.md && git commit -q -m "Study $1: coverage of the family's hard regions ($F/coverage.md)" -- $F/coverage.md
+      echo "$F/coverage.md"
+    done ;;
   *)
-    sed -n '2,17p' "$0"; exit 2 ;;
+    sed -n '2,19p' "$0"; exit 2 ;;
 esac
