@@ -189,6 +189,19 @@ CASES = {
          "hi=[1.0, 2.0]"),
         (["{tmp}/pub/s", "--lo=1,1,1", "--hi=2,2,2"],
          "error: lo: '{tmp}/pub/s/gap_search-s0/metrics.csv' holds 2-dimensional tasks, got 3 numbers"),
+        (["{tmp}/pub/s", "--lo=1,1", "--hi=2,2", "--local=0"], "error: local: the radius must be a number > 0, got 0.0"),
+        (["{tmp}/pub/s", "--lo=1,1,1", "--hi=2,2,2", "--local=0.3"],
+         "error: lo: --local reads 2-dimensional tasks, got 3 numbers"),
+    ],
+    "experiments.planner_floor": [
+        UNKNOWN_FLAG,
+        (["{tmp}/pub/s", *UNKNOWN_FAMILY[0]], "error: family: the planner floor is for the analytic families "
+                                               "['point_mass', 'point_mass_corner', 'point_mass_pockets'], got 'nope'"),
+        ([], "error: expected 1 positional argument(s) (the study folder), got []"),
+        (["{tmp}/nope"], "error: study folder: no such folder '{tmp}/nope'"),
+        (["{tmp}/pub/s", "--config.family=hopper_2d"],
+         "error: family: the planner floor is for the analytic families ['point_mass', 'point_mass_corner', "
+         "'point_mass_pockets'], got 'hopper_2d'"),
     ],
     "experiments.gradient_quality": [
         UNKNOWN_FLAG,

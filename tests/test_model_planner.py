@@ -55,3 +55,25 @@ def test_each_family_gets_the_planner_of_its_oracle():
   assert ModelPlanner.of(study.eval, "point_mass") == ModelPlanner("trajectory", study.eval.episodes, iters=500)
   study.eval.planner_kind = "mpc"
   assert ModelPlanner.of(study.eval, "point_mass").kind == "mpc"
+
+
+def test_trajectory_planner_floor_at_the_oracles_budget_is_the_trajectory_oracle():
+  """experiments.planner_floor: the trajectory planner with the true dynamics as its model, at the oracle's
+  Adam steps, on the evaluation's test sets and start states, returns what the trajectory oracle returns
+  (PointMass2D-Corner: its observation is its state), task by task; so its gap against the oracle at the
+  evaluation's own (smaller) planner budget is the optimiser's, not a model's."""
+  from experiments.planner_floor import truth_planner_returns
+  from admrl_jax.oracles.trajectory import trajectory_optimisation_oracle
+  from tests.tiny_config import get_config
+
+  config = get_config("unif")
+  config.family = "point_mass_corner"
+  config.eval.model_planner = "on"
+  config.eval.planner_iters = config.eval.oracle_iters = 100
+  found = truth_planner_returns(config)
+  assert set(found) == {"in_box", "ood"}
+  for psis, returns in found.values():
+    oracle, _ = trajectory_optimisation_oracle(make_family("point_mass_corner"), jnp.asarray(psis),
+                                               jax.random.key(config.eval.seed), config.eval.episodes, 100)
+    np.testing.assert_allclose(returns, np.asarray(oracle), rtol=1e-5, atol=1e-4)
+    assert np.ptp(returns) > 1.0

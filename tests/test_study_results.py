@@ -308,3 +308,36 @@ def test_study_coverage_locates_each_runs_worst_task_against_the_shared_v_star(t
   policy = study_coverage.worst_tasks(str(study), "policy")
   np.testing.assert_allclose(policy[("unif", 0)][0], [1.0, 1.0])
   assert policy[("unif", 0)][1] == pytest.approx(35.0)
+
+
+def _metrics_csv(path, psis):
+  """metrics.csv of one task per iteration at ``psis`` [N, 2] (the columns study_coverage reads)."""
+  with open(path, "w", newline="") as fh:
+    out = csv.writer(fh)
+    out.writerow(["iteration", "psi/0/0", "psi/0/1"])
+    for i, (a, b) in enumerate(psis, 1):
+      out.writerow([i, a, b])
+
+
+def test_study_coverage_local_link_ranks_a_runs_share_near_a_task_against_its_gap_there(tmp_path):
+  """--local: per test task inside the region, across runs, a run's share of proposed tasks within the
+  radius (L-infinity) of it against its planner gap there (shared V*): runs that trained more near
+  (1, 1) have the lower gap there, a perfect negative rank correlation; a task outside the region is
+  left out; a task whose shares are all equal has no correlation (NaN)."""
+  from experiments import study_coverage
+
+  study = tmp_path / "s"
+  for seed, near in enumerate([0, 1, 2, 3]):   # `near` of 4 tasks within 0.2 of (1, 1), the rest far away
+    gap = 40.0 - 10.0 * near
+    run_dir = _run(study, f"unif-s{seed}", "unif", seed, _worst(0.0), planner=[99.0, 99.0, 99.0, 100.0 - gap])
+    _metrics_csv(run_dir / "metrics.csv", [(1.1, 0.9)] * near + [(-1.0, -1.0)] * (4 - near))
+  rows = study_coverage.local_link(str(study), np.array([0.5, 0.5]), np.array([2.0, 2.0]), 0.2, "planner")
+  assert len(rows) == 1                                  # only (1, 1) lies in [0.5, 2]^2
+  (row,) = rows
+  np.testing.assert_allclose(row["task"], [1.0, 1.0])
+  np.testing.assert_allclose(row["shares"], [0.0, 0.25, 0.5, 0.75])
+  np.testing.assert_allclose(row["gaps"], [40.0, 30.0, 20.0, 10.0])
+  assert row["rho"] == pytest.approx(-1.0) and row["p"] < 0.05
+  # a radius that holds none of the proposals: every share 0, no correlation
+  (flat,) = study_coverage.local_link(str(study), np.array([0.5, 0.5]), np.array([2.0, 2.0]), 0.05, "planner")
+  assert np.all(flat["shares"] == 0.0) and math.isnan(flat["rho"])
