@@ -146,7 +146,8 @@ case "${1:-}" in
       run_rows $1 $2 0,1,2,3,4 unif gauss admrl $(echo "$C" | grep -vx admrl || true)
     done ;;
   coverage)   # the protocol's "Reported": the share of each run's tasks in the family's hard regime, per
-              # evaluator (planner, policy, floor) where each run's worst task landed (* inside the region)
+              # evaluator (planner, policy, floor) where each run's worst task landed (* inside the region),
+              # and the local link (study_coverage --local) for the region's test tasks
     for spec in "corner_screening corner" "corner_confirmation corner" "pockets_heldout pockets" \
                 "point_mass_heldout point_mass"; do
       set -- $spec
@@ -165,6 +166,8 @@ case "${1:-}" in
           echo "### $name; the $kind's worst task"; echo
           $PY -m experiments.study_coverage $F --lo=$lo --hi=$hi --evaluator=$kind; echo
         done
+        echo "### $name: a run's tasks within 1/3 of each test task there against its planner gap there"; echo
+        $PY -m experiments.study_coverage $F --lo=$lo --hi=$hi --local=0.3333; echo
       done > $F/coverage.md
       git add $F/coverage.md && git commit -q -m "Study $1: coverage of the family's hard regions ($F/coverage.md)" -- $F/coverage.md
       echo "$F/coverage.md"
