@@ -118,6 +118,9 @@ def test_iterations_then_every_kept_checkpoint(trained, tmp_path):
     text = fh.read()
   assert all(row(i) in text for i in (1, 2, 3)) and plain["stdout"].endswith(text), text
   assert os.path.getsize(os.path.join(root, "pub", "s", "gap_vs_samples.png")) > 0
+  from admrl_jax.cli.results_table import table   # results.md redrawn too: checkpoint returns enter the V*
+  with open(os.path.join(root, "pub", "s", "results.md")) as fh:
+    assert fh.read() == table(os.path.join(root, "pub", "s"))
 
   assert _error_line(last, cases[2][1]) == (f"error: iterations: {RUN} has no kept checkpoint [3] before its last "
                                             f"in {work}/s/{RUN} and none published; allowed: [1, 2] (kept) and the "

@@ -105,6 +105,24 @@ def test_write_index_redraws_gap_vs_samples_when_the_folder_has_checkpoints(tmp_
   assert "gap_vs_samples.md" in (s / "README.md").read_text()
 
 
+def test_folder_tables_take_the_checkpoints_returns_into_the_shared_v_star(tmp_path):
+  """results_table.write_folder_tables (study after a run, study_curves after checkpoints): a kept
+  checkpoint that reached 110 on the last task raises V* there for the final evaluation too, so results.md
+  is redrawn with it (worst case 10 + 10 = 20, not 10), with the maps and the curve beside it."""
+  s = tmp_path / "s"
+  _run(s, "admrl-s0", "admrl", 0, _worst(10.0))
+  (s / "results.md").write_text(rt.table(str(s)))
+  assert "| AdMRL | 1 | 10.0 |" in (s / "results.md").read_text()
+  ck = s / "admrl-s0" / "checkpoints" / "iteration_5"
+  ck.mkdir(parents=True)
+  (ck / "checkpoint.json").write_text(json.dumps({"iteration": 5, "real_env_steps": 500}))
+  _eval_csv(ck / "eval.csv", [99.0, 99.0, 99.0, 110.0])
+  written = rt.write_folder_tables(str(s))
+  assert [os.path.basename(p) for p in written] == ["results.md", "gap_maps.png", "gap_vs_samples.md",
+                                                     "gap_vs_samples.png"]   # (no planner column: no planner map)
+  assert "| AdMRL | 1 | 20.0 |" in (s / "results.md").read_text()
+
+
 def test_model_free_methods_are_compared_unpaired(tmp_path):
   """multitask / maml / pearl (and a labelled variant of one) against MB-Unif: the two intervals side by
   side, no paired test; a model-based method keeps its paired row."""

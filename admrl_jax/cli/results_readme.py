@@ -157,3 +157,19 @@ def replace_readme_section(text: str, section: str) -> str | None:
     return None
   lines = text.splitlines(keepends=True)
   return "".join(lines[: part[0]]) + section + "".join(lines[part[1] + 1:])
+
+
+def refresh_readme(publish_root: str, readme_studies: str) -> list[str]:
+  """Where ``publish_root`` is the README's studies folder ``readme_studies`` (``docs/runs`` under the
+  working directory, whose README.md has the section "Results at a glance"), that section rewritten from
+  them; [README.md], else []. Called after a study publishes a run or evaluates kept checkpoints."""
+  readme = os.path.abspath("README.md")
+  if os.path.abspath(publish_root) != os.path.abspath(readme_studies) or not os.path.isfile(readme):
+    return []
+  with open(readme) as fh:
+    text = replace_readme_section(fh.read(), readme_section(publish_root, os.path.dirname(readme)))
+  if text is None:
+    return []
+  with open(readme, "w") as fh:
+    fh.write(text)
+  return [readme]

@@ -257,6 +257,21 @@ def write_gap_vs_samples(root: str, always: bool = False) -> list[str]:
   return [p for p in (md, png) if os.path.exists(p)]
 
 
+def write_folder_tables(root: str) -> list[str]:
+  """A study folder's tables and figures recomputed from its published files against its one V*:
+  results.md (``table``), gap_maps.png and planner_gap_maps.png (``study_figure``) and, where a run has an
+  evaluated kept checkpoint, gap_vs_samples.md and .png; the paths written. Called by ``experiments.study``
+  after every published run and by ``experiments.study_curves`` after it evaluates checkpoints (whose
+  returns can raise the shared V*, so every table of the folder is redrawn, not only the curves)."""
+  results = os.path.join(root, "results.md")
+  with open(results, "w") as fh:
+    fh.write(table(root))
+  maps = [os.path.join(root, "gap_maps.png"), os.path.join(root, "planner_gap_maps.png")]
+  study_figure(root, maps[0])
+  study_figure(root, maps[1], "planner_return", "model planner")
+  return [results, *(m for m in maps if os.path.exists(m)), *write_gap_vs_samples(root)]
+
+
 def sample_ratios(curves: dict, reference: str = "AdMRL") -> str:
   """Markdown: for each other method of ``curves`` (label -> (steps, mean worst gap, half-width)), the real
   samples at its first evaluated model whose mean worst-case gap is at most the reference's at its last

@@ -34,8 +34,8 @@ from absl import flags
 from admrl_jax import progress, runner
 from admrl_jax.cli.common import (checked_configs, checked_folder, checked_methods_and_seeds, commit, define_config,
                                   fail, run as run_main, start)
-from admrl_jax.cli.results_readme import readme_section, replace_readme_section
-from admrl_jax.cli.results_table import study_figure, table, write_gap_vs_samples
+from admrl_jax.cli.results_readme import refresh_readme
+from admrl_jax.cli.results_table import table, write_folder_tables
 from admrl_jax.cli.study_flags import COMMIT, PUBLISH, README_STUDIES, STUDY
 from admrl_jax.methods import names as method_names
 from admrl_jax.run_dir import checkpoint_steps
@@ -57,14 +57,11 @@ def publish(run_dir: str, out_dir: str) -> None:
 
 
 def write_index(study_dir: str, command: str) -> None:
-  """results.md (recomputed from the published files), the gap maps, gap_vs_samples.{md,png} where the
-  folder has evaluated kept checkpoints (a new run changes the shared V* they are measured against too),
-  and README.md: every command that ran into this study (commands.txt, one per line, in order)."""
-  with open(os.path.join(study_dir, "results.md"), "w") as fh:
-    fh.write(table(study_dir))
-  study_figure(study_dir, os.path.join(study_dir, "gap_maps.png"))
-  study_figure(study_dir, os.path.join(study_dir, "planner_gap_maps.png"), "planner_return", "model planner")
-  curves = write_gap_vs_samples(study_dir)
+  """The folder's tables and figures (``results_table.write_folder_tables``: results.md, the gap maps,
+  gap_vs_samples.{md,png} where the folder has evaluated kept checkpoints, since a new run changes the
+  shared V* they are measured against too), and README.md: every command that ran into this study
+  (commands.txt, one per line, in order)."""
+  curves = any(p.endswith("gap_vs_samples.md") for p in write_folder_tables(study_dir))
   listed = os.path.join(study_dir, "commands.txt")
   commands = open(listed).read().splitlines() if os.path.exists(listed) else []
   if command not in commands:
@@ -80,21 +77,6 @@ def write_index(study_dir: str, command: str) -> None:
                  "; `gap_vs_samples.md` and `.png` are the worst-case gap against real training samples over the "
                  "evaluated kept checkpoints (`python -m experiments.study_curves`, redrawn after every run)"
                  if curves else "") + ".\n")
-
-
-def refresh_readme(publish_root: str) -> list[str]:
-  """Where the studies are the README's (``docs/runs`` under the working directory, whose README.md has
-  the section "Results at a glance"), that section rewritten from them; [README.md], else []."""
-  readme = os.path.abspath("README.md")
-  if os.path.abspath(publish_root) != os.path.abspath(README_STUDIES) or not os.path.isfile(readme):
-    return []
-  with open(readme) as fh:
-    text = replace_readme_section(fh.read(), readme_section(publish_root, os.path.dirname(readme)))
-  if text is None:
-    return []
-  with open(readme, "w") as fh:
-    fh.write(text)
-  return [readme]
 
 
 def main(argv):
@@ -127,7 +109,7 @@ def main(argv):
             flush=True)
     publish(run_dir, out_dir)
     write_index(study_dir, command)
-    readme = refresh_readme(PUBLISH.value)
+    readme = refresh_readme(PUBLISH.value, README_STUDIES)
     if COMMIT.value:
       commit([study_dir, *readme], f"Study {STUDY.value}: {name} finished (summary.json, eval.csv, metrics.csv, "
                                    "config.json; results.md" + (" and the README's results" if readme else "")

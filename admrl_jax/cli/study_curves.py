@@ -9,9 +9,10 @@ the run's own summary) is evaluated with the run's own protocol (``EvaluationPro
 sets, V* cache, evaluators; zero-shot only unless --few_shot) and its eval.csv published as
 <run>/checkpoints/iteration_<i>/eval.csv, with checkpoint.json (iteration, real steps). Resumable:
 published checkpoints are skipped (with --few_shot, those published without few-shot rows are not); --commit
-commits after every run. Then <study>/gap_vs_samples.{md,png} are recomputed
-(``results_table.write_gap_vs_samples``) from the published files alone, against the folder's one shared
-V* (results.md's); ``experiments.study`` recomputes them too after every run it publishes.
+commits after every run. Then the folder's tables and figures are recomputed from the published files
+alone (``results_table.write_folder_tables``: gap_vs_samples.{md,png}, and results.md and the gap maps,
+since the checkpoints' returns can raise the folder's one shared V*), and the README's results where the
+folder is one of its studies; ``experiments.study`` recomputes them too after every run it publishes.
 """
 import csv
 import dataclasses
@@ -24,8 +25,9 @@ from absl import flags
 
 from admrl_jax import progress
 from admrl_jax.cli.common import checked_folder, checked_run_config, commit, fail, run as run_main, start
-from admrl_jax.cli.results_table import write_gap_vs_samples
-from admrl_jax.cli.study_flags import COMMIT, PUBLISH, STUDY
+from admrl_jax.cli.results_readme import refresh_readme
+from admrl_jax.cli.results_table import write_folder_tables, write_gap_vs_samples
+from admrl_jax.cli.study_flags import COMMIT, PUBLISH, README_STUDIES, STUDY
 from admrl_jax.configs.default import get_config as default_config
 from admrl_jax.evaluation_protocol import EvaluationProtocol
 from admrl_jax.run_dir import checkpoint_steps, load_run, restore_state
@@ -128,10 +130,14 @@ def main(argv):
       commit([os.path.join(study_dir, name, "checkpoints")],
              f"Study {STUDY.value}: {name}'s kept checkpoints evaluated (eval.csv per checkpoint)")
   bar.close()
-  written = write_gap_vs_samples(study_dir, always=True)
+  # the checkpoints' returns can raise the folder's shared V*: every table of the folder is redrawn
+  written = write_folder_tables(study_dir)
+  curves = [p for p in written if p.endswith("gap_vs_samples.md")] or write_gap_vs_samples(study_dir, always=True)
+  readme = refresh_readme(PUBLISH.value, README_STUDIES)
   if COMMIT.value:
-    commit(written, f"Study {STUDY.value}: gap against real samples recomputed")
-  with open(written[0]) as fh:
+    commit(sorted(set(written + curves)) + readme, f"Study {STUDY.value}: gap against real samples, results.md and the gap "
+                                          "maps recomputed" + (" (and the README's results)" if readme else ""))
+  with open(curves[0]) as fh:
     print(fh.read(), end="")
 
 
