@@ -193,6 +193,17 @@ CASES = {
         (["{tmp}/pub/s", "--lo=1,1,1", "--hi=2,2,2", "--local=0.3"],
          "error: lo: --local reads 2-dimensional tasks, got 3 numbers"),
     ],
+    "experiments.few_shot_share": [
+        UNKNOWN_FLAG,
+        STRAY,
+        (["--shares=0,2", "--psis=0:1"], "error: shares: give at least one, each in [0, 1], got ['0', '2']"),
+        (["--shares=a", "--psis=0:1"], "error: shares: must be numbers in [0, 1], got ['a']"),
+        (["--run_dir={tmp}/run"], "error: psis: give at least one task, its coordinates joined by ':' (e.g. 0:1.867)"),
+        (["--psis=0:x"], "error: psis: each task is numbers joined by ':', got ['0:x']"),
+        (["--psis=0:1", "--episodes=2,0"], "error: episodes: must be positive integers, got ['2', '0']"),
+        (["--psis=0:1", "--run_dir={tmp}/nope"], "error: run_dir: no such run directory '{tmp}/nope'"),
+        (["--psis=0:1", "--run_dir={tmp}/run"], "error: run_dir: '{tmp}/run' holds no checkpoint"),
+    ],
     "experiments.planner_floor": [
         UNKNOWN_FLAG,
         (["{tmp}/pub/s", *UNKNOWN_FAMILY[0]], "error: family: the planner floor is for the analytic families "

@@ -1,0 +1,107 @@
+"""Does the few-shot refit's focus on the test task help? A run's final model (its last checkpoint), the
+few-shot evaluation (``evaluation.few_shot``: real episodes of the task, refit, re-adapt, plan) on a few
+tasks at several values of ``eval.few_shot_share`` (the share of the refit's windows drawn from the test
+task's own episodes; the rest from the run's buffer), everything else as the run's own evaluation (budgets,
+rounds, keys, start states). Per task and budget: the policy evaluator's and the model planner's real
+return, and the model planner's zero-shot return beside them.
+
+  python -m experiments.few_shot_share --run_dir=runs/hopper_2d_n100/unif-s0 --shares=0,0.5 \\
+      --psis=0:1.867,-2:1.467,-0.667:1.733
+
+Hopper2D MB-Unif seed 0's published few-shot planner rows fell below its zero-shot ones on some tasks
+(0:1.867: 1384 zero-shot, then 494 / 1373 / 1166 at 2k / 4k / 6k real steps); this measures whether the
+refit's focus (0.5 in the study configs) is the cause.
+"""
+import dataclasses
+import os
+
+import jax.numpy as jnp
+import numpy as np
+from absl import flags
+
+from admrl_jax.cli.common import fail, run, start
+from admrl_jax.configs.default import get_config as default_config
+from admrl_jax.evaluation import few_shot
+from admrl_jax.evaluation_protocol import EvaluationProtocol
+from admrl_jax.run_dir import checkpoint_steps, load_run, restore_state
+
+_RUN_DIR = flags.DEFINE_string("run_dir", None, "a finished or checkpointed run directory (its last checkpoint)")
+_SHARES = flags.DEFINE_list("shares", ["0", "0.5"], "values of eval.few_shot_share to compare, each in [0, 1]")
+_PSIS = flags.DEFINE_list("psis", None, "the tasks, each as its coordinates joined by ':' (e.g. 0:1.867)")
+_EPISODES = flags.DEFINE_list("episodes", [], "the nested few-shot budgets in real episodes of the task "
+                              "(default: the run's eval.few_shot_episodes)")
+
+
+def parsed_shares() -> list[float]:
+  try:
+    shares = [float(s) for s in _SHARES.value]
+  except ValueError:
+    fail(f"shares: must be numbers in [0, 1], got {_SHARES.value}")
+  if not shares or any(not 0.0 <= s <= 1.0 for s in shares):
+    fail(f"shares: give at least one, each in [0, 1], got {_SHARES.value}")
+  return shares
+
+
+def parsed_psis() -> list[list[float]]:
+  """--psis as numbers (before any jax work); their dimension is checked against the run's family later."""
+  if not _PSIS.value:
+    fail("psis: give at least one task, its coordinates joined by ':' (e.g. 0:1.867)")
+  try:
+    return [[float(x) for x in p.split(":")] for p in _PSIS.value]
+  except ValueError:
+    fail(f"psis: each task is numbers joined by ':', got {_PSIS.value}")
+
+
+def main(argv):
+  start(argv)
+  shares, given = parsed_shares(), parsed_psis()
+  try:
+    episodes = tuple(int(e) for e in _EPISODES.value)
+  except ValueError:
+    fail(f"episodes: must be positive integers, got {_EPISODES.value}")
+  if any(e <= 0 for e in episodes):
+    fail(f"episodes: must be positive integers, got {_EPISODES.value}")
+  run_dir = _RUN_DIR.value
+  if not run_dir or not os.path.isdir(run_dir):
+    fail(f"run_dir: no such run directory {run_dir!r}")
+  steps = checkpoint_steps(run_dir)
+  if not steps:
+    fail(f"run_dir: {run_dir!r} holds no checkpoint")
+  config, loop, evaluator = load_run(run_dir, default_config())
+  dim = len(evaluator.learner.family.box.lo)
+  if any(len(p) != dim for p in given):
+    fail(f"psis: each task of {config.family} needs {dim} coordinates joined by ':', got {_PSIS.value}")
+  psis = jnp.asarray(given, jnp.float32)
+  protocol = EvaluationProtocol.from_config(config, evaluator, loop)
+  if episodes:
+    protocol = dataclasses.replace(protocol, few_shot_episodes=episodes)
+  if protocol.planner is None or not protocol.few_shot_episodes:
+    fail("run_dir: the run's config has no model planner (eval.model_planner) or no few-shot budgets "
+         "(eval.few_shot_episodes; or give --episodes)")
+  state, _ = restore_state(run_dir, loop, config.seed, steps[-1])
+  learner = evaluator.learner
+  zero, _, _ = protocol.planner(learner, state.model, psis, protocol.eval_key)
+  budgets = tuple(protocol.few_shot_episodes)
+  found = {}
+  for share in shares:
+    ev = dataclasses.replace(evaluator, few_shot_share=share)
+    found[share] = few_shot(ev, state.model, state.buffer, psis, protocol.adapt_key, protocol.eval_key,
+                            protocol.adapt_seeds, budgets, protocol.planner.per_task(learner),
+                            desc=f"few-shot at share {share:g}")
+  horizon = learner.family.env.horizon
+  print(f"{run_dir} at iteration {steps[-1]}: real return after each few-shot budget (real steps of the task), "
+        f"mean over {protocol.adapt_seeds} adaptation seed(s); eval.few_shot_share as given, "
+        f"{evaluator.few_shot_rounds} rounds per budget\n")
+  print("| task | share | model planner, zero-shot | " + " | ".join(
+      f"planner after {b * horizon}" for b in budgets) + " | " + " | ".join(
+      f"policy after {b * horizon}" for b in budgets) + " |")
+  print("|---|---|---|" + "---|" * (2 * len(budgets)))
+  for i, psi in enumerate(np.asarray(psis)):
+    for share, (returns, planned) in found.items():
+      policy, plan = np.asarray(returns)[:, i].mean(axis=0), np.asarray(planned)[:, i].mean(axis=0)
+      print(f"| ({', '.join(f'{x:g}' for x in psi)}) | {share:g} | {float(zero[i]):.1f} | "
+            + " | ".join(f"{x:.1f}" for x in plan) + " | " + " | ".join(f"{x:.1f}" for x in policy) + " |")
+
+
+if __name__ == "__main__":
+  run(main)
