@@ -13,14 +13,13 @@ Brax families need no such floor: their model planner with the true dynamics is 
 """
 import os
 
-import jax
 import numpy as np
 
 from admrl_jax.cli.common import define_config, fail, run, start
 from admrl_jax.config import ConfigError, build, validate
 from admrl_jax.envs import ANALYTIC
 from admrl_jax.evaluation_protocol import EvaluationProtocol
-from admrl_jax.oracles.trajectory import model_planner
+from admrl_jax.oracles.planner import trajectory_planner_floor
 from admrl_jax.study_results import NAMES, study_rows
 
 _CONFIG = define_config("the study's config (its family, evaluation start states, key and planner budget)")
@@ -33,10 +32,9 @@ def truth_planner_returns(config) -> dict:
   if protocol.planner is None or protocol.planner.kind != "trajectory":
     fail("eval.planner_kind: the planner floor is for the trajectory planner (analytic families); with MPC "
          "the planner on the true dynamics is the MPC oracle, already a V* candidate")
-  family = protocol.family
-  plan = jax.jit(lambda psis: model_planner(family, family.env.step, psis, protocol.eval_key,
-                                            protocol.planner.episodes, protocol.planner.iters)[0])
-  return {name: (np.asarray(psis), np.asarray(plan(psis))) for name, psis in protocol.test_sets.items()}
+  return {name: (np.asarray(psis), np.asarray(trajectory_planner_floor(protocol.planner, protocol.family, psis,
+                                                                       protocol.eval_key)))
+          for name, psis in protocol.test_sets.items()}
 
 
 def matching(psi_key: str, psis: np.ndarray) -> int | None:

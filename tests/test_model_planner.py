@@ -58,11 +58,13 @@ def test_each_family_gets_the_planner_of_its_oracle():
 
 
 def test_trajectory_planner_floor_at_the_oracles_budget_is_the_trajectory_oracle():
-  """experiments.planner_floor: the trajectory planner with the true dynamics as its model, at the oracle's
-  Adam steps, on the evaluation's test sets and start states, returns what the trajectory oracle returns
-  (PointMass2D-Corner: its observation is its state), task by task; so its gap against the oracle at the
-  evaluation's own (smaller) planner budget is the optimiser's, not a model's."""
-  from experiments.planner_floor import truth_planner_returns
+  """oracles.planner.trajectory_planner_floor (experiments.planner_floor): the trajectory planner with the
+  true dynamics as its model, at the oracle's Adam steps, on the evaluation's test sets and start states,
+  returns what the trajectory oracle returns (PointMass2D-Corner: its observation is its state), task by
+  task; so its gap against the oracle at the evaluation's own (smaller) planner budget is the optimiser's,
+  not a model's. (Not through experiments.planner_floor: importing a command module defines --config.)"""
+  from admrl_jax.evaluation_protocol import EvaluationProtocol
+  from admrl_jax.oracles.planner import trajectory_planner_floor
   from admrl_jax.oracles.trajectory import trajectory_optimisation_oracle
   from tests.tiny_config import get_config
 
@@ -70,10 +72,12 @@ def test_trajectory_planner_floor_at_the_oracles_budget_is_the_trajectory_oracle
   config.family = "point_mass_corner"
   config.eval.model_planner = "on"
   config.eval.planner_iters = config.eval.oracle_iters = 100
-  found = truth_planner_returns(config)
-  assert set(found) == {"in_box", "ood"}
-  for psis, returns in found.values():
-    oracle, _ = trajectory_optimisation_oracle(make_family("point_mass_corner"), jnp.asarray(psis),
+  _, evaluator = build(config)
+  protocol = EvaluationProtocol.from_config(config, evaluator)
+  assert set(protocol.test_sets) == {"in_box", "ood"}
+  for psis in protocol.test_sets.values():
+    returns = trajectory_planner_floor(protocol.planner, protocol.family, psis, protocol.eval_key)
+    oracle, _ = trajectory_optimisation_oracle(make_family("point_mass_corner"), psis,
                                                jax.random.key(config.eval.seed), config.eval.episodes, 100)
-    np.testing.assert_allclose(returns, np.asarray(oracle), rtol=1e-5, atol=1e-4)
-    assert np.ptp(returns) > 1.0
+    np.testing.assert_allclose(np.asarray(returns), np.asarray(oracle), rtol=1e-5, atol=1e-4)
+    assert np.ptp(np.asarray(returns)) > 1.0

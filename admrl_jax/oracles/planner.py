@@ -20,7 +20,8 @@ import jax
 from admrl_jax.envs import ANALYTIC
 from admrl_jax.evaluation import map_items
 from admrl_jax.oracles.mpc import TASK_BATCH as MPC_BATCH, model_mpc_planner_fn
-from admrl_jax.oracles.trajectory import TASK_BATCH as TRAJECTORY_BATCH, model_planner_fn, model_planner_return_fn
+from admrl_jax.oracles.trajectory import (TASK_BATCH as TRAJECTORY_BATCH, model_planner, model_planner_fn,
+                                         model_planner_return_fn)
 
 KINDS = ("trajectory", "mpc")
 
@@ -76,3 +77,14 @@ class ModelPlanner:
 def _batched(per_task):
   """A per-task planner vmapped over tasks and jitted, once per planner."""
   return jax.jit(jax.vmap(per_task, in_axes=(None, 0, None)))
+
+
+def trajectory_planner_floor(planner: ModelPlanner, family, psis: jax.Array, eval_key: jax.Array) -> jax.Array:
+  """The trajectory planner with the TRUE dynamics as its model (``family.env.step``; the analytic
+  families, whose observation is their state): real return [G] on psis [G, k] from the evaluation's start
+  states. Its gap is what the planner loses with a perfect model (``experiments.planner_floor``); at the
+  oracle's Adam steps it is the trajectory oracle itself."""
+  if planner.kind != "trajectory":
+    raise ValueError(f"planner kind: the floor is the trajectory planner's, got {planner.kind!r} (with MPC the "
+                     "planner on the true dynamics is the MPC oracle, a V* candidate already)")
+  return jax.jit(lambda p: model_planner(family, family.env.step, p, eval_key, planner.episodes, planner.iters)[0])(psis)
