@@ -204,6 +204,19 @@ CASES = {
         (["--psis=0:1", "--run_dir={tmp}/nope"], "error: run_dir: no such run directory '{tmp}/nope'"),
         (["--psis=0:1", "--run_dir={tmp}/run"], "error: run_dir: '{tmp}/run' holds no checkpoint"),
     ],
+    "experiments.evaluation_noise": [
+        UNKNOWN_FLAG,
+        STRAY,
+        (["--keys=0"], "error: keys: must be a positive integer, got 0"),
+        (["--evaluators=planner,nope"], "error: evaluators: unknown value(s) ['nope']; allowed: ['planner', 'policy']"),
+        (["--out={tmp}/empty"], "error: out: '{tmp}/empty' is a folder; give the JSON file's path"),
+        ([], "error: run_dir: give a run directory with a checkpoint"),
+        (["--run_dir={tmp}/run"], "error: published: give the study folder that holds the run's published eval.csv"),
+        (["--run_dir={tmp}/run", "--published={tmp}/pub/s"],
+         "error: published: no '{tmp}/pub/s/run/eval.csv' (the run's published evaluation)"),
+        (["--run_dir={tmp}/pub/s/unif-s0", "--published={tmp}/pub/s"],
+         "error: run_dir: '{tmp}/pub/s/unif-s0' holds no checkpoint"),
+    ],
     "experiments.planner_floor": [
         UNKNOWN_FLAG,
         (["{tmp}/pub/s", *UNKNOWN_FAMILY[0]], "error: family: the planner floor is for the analytic families "

@@ -1,0 +1,72 @@
+"""How far an evaluator's verdict on one fixed model moves with the evaluation's own randomness.
+
+The study's evaluation draws start states and plans from one key (``eval.seed``) and adapts from one
+seed: its worst-case gap is one draw. Here the same model is evaluated again under K keys: key 0 is the
+study's own (``EvaluationProtocol.eval_key`` and ``adapt_key``), key i > 0 folds i into both. The gaps
+are taken against one fixed V* [G] (the folder's shared one), so what moves is the evaluator alone.
+
+  model planner     MPC through the model, run on the true system: start states and plan draws;
+  policy evaluator  a fresh policy adapted on the model: the adaptation seed and the start states.
+"""
+import jax
+import numpy as np
+
+from admrl_jax.evaluation import zero_shot
+
+EVALUATORS = ("planner", "policy")
+
+
+def keyed(protocol, i: int) -> tuple[jax.Array, jax.Array]:
+  """(eval key, adaptation key) of re-evaluation i: the study's own for i = 0, else i folded into both."""
+  if i == 0:
+    return protocol.eval_key, protocol.adapt_key
+  return jax.random.fold_in(protocol.eval_key, i), jax.random.fold_in(protocol.adapt_key, i)
+
+
+def returns_over_keys(protocol, model_state, psis: jax.Array, evaluator: str, keys: int,
+                      desc: str = "") -> np.ndarray:
+  """psis [G, k] -> real returns [keys, G] of ``evaluator`` (one of ``EVALUATORS``) on the model, one row
+  per re-evaluation key (``keyed``); the policy evaluator's with one adaptation seed per key."""
+  if evaluator not in EVALUATORS:
+    raise ValueError(f"evaluator: unknown value {evaluator!r}; allowed: {list(EVALUATORS)}")
+  if keys < 1:
+    raise ValueError(f"keys: must be a positive integer, got {keys}")
+  if evaluator == "planner" and protocol.planner is None:
+    raise ValueError("evaluator: the run's config has no model planner (eval.model_planner is off)")
+  ev, rows = protocol.evaluator, []
+  for i in range(keys):
+    eval_key, adapt_key = keyed(protocol, i)
+    label = f"{desc}{evaluator}, key {i + 1} of {keys}"
+    if evaluator == "planner":
+      real, _, _ = protocol.planner(ev.learner, model_state, psis, eval_key, desc=label)
+    else:
+      real = zero_shot(ev, model_state, psis, adapt_key, eval_key, 1, desc=label)[0][0]
+    rows.append(np.asarray(real, np.float64))
+  return np.stack(rows)
+
+
+def noise_summary(returns: np.ndarray, v_star: np.ndarray) -> dict:
+  """returns [K, G] of one model under K keys and the fixed V* [G] -> the spread of the verdict:
+
+  worst / cvar10 / mean: per key, the gap statistics (CVaR-10 %: the mean of the worst ceil(10 %) tasks);
+  worst_task: per key, the index of the worst task; task_sd: per task, the standard deviation of the gap
+  over keys (ddof 1); worst_of_key_mean: the worst case of the gap averaged over the keys (a less noisy
+  statistic of the same model); key0_worst_repeats: the share of the other keys whose worst task is key
+  0's (nan for one key)."""
+  returns, v_star = np.asarray(returns, np.float64), np.asarray(v_star, np.float64)
+  if returns.ndim != 2 or v_star.shape != returns.shape[1:]:
+    raise ValueError(f"returns [K, G] and v_star [G]: got shapes {returns.shape} and {v_star.shape}")
+  if not (np.all(np.isfinite(returns)) and np.all(np.isfinite(v_star))):
+    raise FloatingPointError("returns and v_star must be finite (a NaN return would hide a task's gap)")
+  gaps = v_star - returns
+  k, g = gaps.shape
+  tail = max(1, int(np.ceil(0.1 * g)))
+  worst_task = np.argmax(gaps, axis=1)
+  return {"keys": k, "tasks": g,
+          "worst": gaps.max(axis=1).tolist(),
+          "cvar10": np.sort(gaps, axis=1)[:, -tail:].mean(axis=1).tolist(),
+          "mean": gaps.mean(axis=1).tolist(),
+          "worst_task": worst_task.tolist(),
+          "task_sd": (gaps.std(axis=0, ddof=1) if k > 1 else np.zeros(g)).tolist(),
+          "worst_of_key_mean": float(gaps.mean(axis=0).max()),
+          "key0_worst_repeats": float(np.mean(worst_task[1:] == worst_task[0])) if k > 1 else float("nan")}

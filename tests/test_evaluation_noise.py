@@ -1,0 +1,72 @@
+"""The evaluation-noise measurement (``admrl_jax.evaluation_noise``): its summary against hand-computed
+numbers, and its re-evaluations under distinct keys, key 0 being the study's own."""
+import types
+
+import jax
+import numpy as np
+import pytest
+
+from admrl_jax.evaluation_noise import keyed, noise_summary, returns_over_keys
+
+
+def test_noise_summary_against_hand_computed_numbers():
+  v_star = np.asarray([10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0])   # 11 tasks: tail 2
+  returns = np.full((3, 11), 9.0)
+  returns[0, 4] = 2.0                              # key 0: worst task 4, gap 8
+  returns[1, 7] = 4.0                              # key 1: worst task 7, gap 6
+  returns[2, 4] = 5.0                              # key 2: worst task 4, gap 5
+  s = noise_summary(returns, v_star)
+  assert (s["keys"], s["tasks"]) == (3, 11)
+  np.testing.assert_allclose(s["worst"], [8.0, 6.0, 5.0])
+  np.testing.assert_allclose(s["cvar10"], [(8 + 1) / 2, (6 + 1) / 2, (5 + 1) / 2])
+  np.testing.assert_allclose(s["mean"], [(8 + 10) / 11, (6 + 10) / 11, (5 + 10) / 11])
+  assert s["worst_task"] == [4, 7, 4]
+  assert s["key0_worst_repeats"] == 0.5
+  gaps4, gaps7 = np.asarray([8.0, 1.0, 5.0]), np.asarray([1.0, 6.0, 1.0])
+  np.testing.assert_allclose(s["task_sd"][4], gaps4.std(ddof=1))
+  np.testing.assert_allclose(s["task_sd"][7], gaps7.std(ddof=1))
+  np.testing.assert_allclose(s["task_sd"][0], 0.0)
+  np.testing.assert_allclose(s["worst_of_key_mean"], gaps4.mean())     # 14/3 at task 4, above task 7's 8/3
+
+
+def test_noise_summary_refuses_bad_shapes_and_non_finite_returns():
+  with pytest.raises(ValueError, match=r"returns \[K, G\] and v_star \[G\]"):
+    noise_summary(np.zeros((2, 3)), np.zeros(4))
+  with pytest.raises(FloatingPointError, match="finite"):
+    noise_summary(np.asarray([[1.0, np.nan]]), np.zeros(2))
+  one = noise_summary(np.asarray([[1.0, 2.0]]), np.asarray([3.0, 3.0]))
+  assert one["worst"] == [2.0] and np.isnan(one["key0_worst_repeats"]) and one["task_sd"] == [0.0, 0.0]
+
+
+def _protocol(planner):
+  return types.SimpleNamespace(eval_key=jax.random.key(7), adapt_key=jax.random.key(8), planner=planner,
+                               evaluator=types.SimpleNamespace(learner="learner"))
+
+
+def test_key_zero_is_the_studys_own_and_the_others_differ():
+  protocol = _protocol(None)
+  eval_key, adapt_key = keyed(protocol, 0)
+  assert eval_key is protocol.eval_key and adapt_key is protocol.adapt_key
+  data = [tuple(str(np.asarray(jax.random.key_data(k)).tolist()) for k in keyed(protocol, i)) for i in range(4)]
+  assert len({d[0] for d in data}) == 4 and len({d[1] for d in data}) == 4
+
+
+def test_planner_is_re_run_under_each_key_on_the_same_model():
+  seen = []
+
+  def planner(learner, model, psis, key, desc=""):
+    seen.append((learner, model, np.asarray(jax.random.key_data(key)).tolist()))
+    return np.full(psis.shape[0], float(len(seen))), None, None
+
+  protocol = _protocol(planner)
+  returns = returns_over_keys(protocol, "model", np.zeros((5, 2)), "planner", 3)
+  np.testing.assert_array_equal(returns, [[1.0] * 5, [2.0] * 5, [3.0] * 5])
+  assert [s[:2] for s in seen] == [("learner", "model")] * 3
+  assert seen[0][2] == np.asarray(jax.random.key_data(protocol.eval_key)).tolist()
+  assert len({str(s[2]) for s in seen}) == 3
+  with pytest.raises(ValueError, match=r"evaluator: unknown value 'floor'; allowed: \['planner', 'policy'\]"):
+    returns_over_keys(protocol, "model", np.zeros((5, 2)), "floor", 3)
+  with pytest.raises(ValueError, match="keys: must be a positive integer, got 0"):
+    returns_over_keys(protocol, "model", np.zeros((5, 2)), "planner", 0)
+  with pytest.raises(ValueError, match="no model planner"):
+    returns_over_keys(_protocol(None), "model", np.zeros((5, 2)), "planner", 1)
