@@ -6,9 +6,11 @@
 #   experiments/hopper_study.sh ship        # once every piece is saved: ship the assembled tables
 #   experiments/hopper_study.sh timing      # one AdMRL run, whole (train + evaluation), outside the study folder
 #   experiments/hopper_study.sh study       # AdMRL, MB-Unif, MB-Gauss, seeds 0-4, few-shot rows, curve at 20, 60
+#   experiments/hopper_study.sh cost        # the baselines' training cost: 2 chunks of each, outside the study folder
 #   experiments/hopper_study.sh baselines   # multitask, MAML, PEARL, seeds 0-2, 10x with every 1x kept
 #   experiments/hopper_study.sh curves      # catch-up of the kept checkpoints' evaluation (gap against samples)
 #   experiments/hopper_study.sh coverage    # the share of each run's tasks in the protocol's four regions
+#   experiments/hopper_study.sh noise       # each published model-based run's final model under KEYS (3) evaluation keys
 #
 # SEEDS="0 1 2" limits study or baselines to those seeds (the fourth amendment's order: the model-based
 # seeds 0-2, then the baselines, then the model-based seeds 3-4), e.g. SEEDS="0 1 2" experiments/hopper_study.sh study
@@ -83,6 +85,31 @@ case "${1:-}" in
         curve $row-s$seed --iterations=$CURVE
       done
     done ;;
+  cost)   # per baseline, seed 0, outside the study folder: the compile and two chunks of its study run, stopped
+          # (SIGTERM) when the second chunk is logged; the second chunk alone is timed (metrics' time_s at chunk ends)
+    for spec in "multitask 750 25" "maml 60 6" "pearl 3010 43"; do
+      set -- $spec
+      T=runs/hopper_2d_baseline_cost/$1
+      rm -rf $T; mkdir -p "$(dirname $T)"
+      $PY -m experiments.train --config=$B --config.method=$1 --run_dir=$T --config.loop.iterations=$2 \
+        --config.loop.iterations_per_chunk=$3 --config.checkpoint.every=$3 --config.checkpoint.keep_period=0 > $T.log 2>&1 &
+      pid=$!
+      while kill -0 $pid 2>/dev/null; do
+        if [ -f $T/metrics.csv ] && [ $(($(wc -l < $T/metrics.csv) - 1)) -ge $((2 * $3)) ]; then kill -TERM $pid; fi
+        sleep 2
+      done
+      wait $pid || true
+      $PY - "$T/metrics.csv" $1 $2 $3 <<'PY'
+import csv, sys
+path, method, iterations, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+rows = list(csv.DictReader(open(path)))
+first, second = float(rows[chunk - 1]["time_s"]), float(rows[2 * chunk - 1]["time_s"])
+per_it = (second - first) / chunk
+steps = (float(rows[2 * chunk - 1]["real_steps"]) - float(rows[chunk - 1]["real_steps"])) / chunk
+print(f"{method}: first chunk (with its compile) {first:.0f} s; then {per_it:.2f} s per iteration, {steps:.0f} real steps "
+      f"per iteration ({steps / per_it:.0f} per s); {iterations} iterations: {iterations * per_it / 3600:.2f} h of training")
+PY
+    done ;;
   baselines)
     # iterations: 10x the model-based real-sample maximum at full-length episodes; every 1x kept (the config).
     # After each run, at once (its checkpoints live in runs/ only, which a change of machine loses): the 1x
@@ -101,6 +128,18 @@ case "${1:-}" in
   curves)   # catch-up: the model-based runs' points at $CURVE, the baselines' every kept checkpoint
     for run in $(published unif gauss admrl $(experiments/corner_screening.sh chosen 2>/dev/null || true)); do curve $run --iterations=$CURVE; done
     for run in $(published multitask maml pearl); do curve $run; done ;;
+  noise)   # the evaluation-noise link: each published model-based run's final model (its checkpoints in runs/, this
+           # machine) evaluated again under ${KEYS:-3} keys (key 0: the study's own) by ${EVALUATORS:-planner}; RUNS= names runs
+    F=docs/runs/hopper_2d_n100; O=$F/evaluation_noise; mkdir -p $O
+    for run in ${RUNS:-$(published unif gauss admrl $(experiments/corner_screening.sh chosen 2>/dev/null || true))}; do
+      if [ -f $O/$run.json ]; then echo "$run: measured already ($O/$run.json)"; continue; fi
+      if [ ! -d runs/hopper_2d_n100/$run/checkpoints ]; then echo "$run: no checkpoints in runs/ here: not measured" >&2; continue; fi
+      $PY -m experiments.evaluation_noise --run_dir=runs/hopper_2d_n100/$run --published=$F --keys=${KEYS:-3} \
+        --evaluators=${EVALUATORS:-planner} --out=$O/$run.json.part | tee $O/$run.md
+      mv $O/$run.json.part $O/$run.json
+      git add $O/$run.json $O/$run.md
+      git commit -q -m "Hopper2D study: $run's final model under ${KEYS:-3} evaluation keys ($O/$run.md)" -- $O/$run.json $O/$run.md
+    done ;;
   coverage)   # the protocol's four regions of (velocity, height) in [-2, 2] x [1.2, 2.0]
     F=docs/runs/hopper_2d_n100
     for region in "fast backward:-2,1.2:-1.3333,2.0" "fast forward:1.3333,1.2:2,2.0" "high:-2,1.87:2,2.0" \
@@ -111,5 +150,5 @@ case "${1:-}" in
     done | tee $F/coverage.md
     git add $F/coverage.md && git commit -q -m "Hopper2D study: coverage of the protocol's four regions" -- $F/coverage.md ;;
   *)
-    sed -n '2,17p' "$0"; exit 2 ;;
+    sed -n '2,/^set -e/p' "$0" | sed '$d'; exit 2 ;;
 esac
