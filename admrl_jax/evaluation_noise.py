@@ -1,12 +1,18 @@
 """How far an evaluator's verdict on one fixed model moves with the evaluation's own randomness.
 
 The study's evaluation draws start states and plans from one key (``eval.seed``) and adapts from one
-seed: its worst-case gap is one draw. Here the same model is evaluated again under K keys: key 0 is the
-study's own (``EvaluationProtocol.eval_key`` and ``adapt_key``), key i > 0 folds i into both. The gaps
-are taken against one fixed V* [G] (the folder's shared one), so what moves is the evaluator alone.
+key per run: its worst-case gap is one draw. Here the same model is evaluated again under K keys: key 0
+is the study's own (``EvaluationProtocol.eval_key`` and ``adapt_key``: it reproduces the published
+returns), key i > 0 draws both from a stream of its own (``NOISE_STREAM``, apart from the evaluation's
+named streams). What changes with the key:
 
-  model planner     MPC through the model, run on the true system: start states and plan draws;
-  policy evaluator  a fresh policy adapted on the model: the adaptation seed and the start states.
+  model planner     MPC through the model, run on the true system: the start states and the plan draws;
+  policy evaluator  a fresh policy adapted on the model: the adaptation keys and the start states.
+
+The gaps are taken against one fixed V* [G] (a study folder's shared one), which was found at key 0's
+start states and holds the run's own key-0 returns: key 0's gaps are never below 0 and can be 0 where the
+run set V*, other keys' can be either. The per-task spread and where the worst task sits do not depend on
+V*.
 """
 import jax
 import numpy as np
@@ -14,19 +20,23 @@ import numpy as np
 from admrl_jax.evaluation import zero_shot
 
 EVALUATORS = ("planner", "policy")
+NOISE_STREAM = 20_000   # folded into the eval and adaptation keys, then i: re-evaluation i > 0
 
 
 def keyed(protocol, i: int) -> tuple[jax.Array, jax.Array]:
-  """(eval key, adaptation key) of re-evaluation i: the study's own for i = 0, else i folded into both."""
+  """(eval key, adaptation key) of re-evaluation i: the study's own for i = 0, else drawn from
+  ``NOISE_STREAM``'s own keys (never one of the evaluation's named streams)."""
   if i == 0:
     return protocol.eval_key, protocol.adapt_key
-  return jax.random.fold_in(protocol.eval_key, i), jax.random.fold_in(protocol.adapt_key, i)
+  fold = lambda key: jax.random.fold_in(jax.random.fold_in(key, NOISE_STREAM), i)
+  return fold(protocol.eval_key), fold(protocol.adapt_key)
 
 
 def returns_over_keys(protocol, model_state, psis: jax.Array, evaluator: str, keys: int,
                       desc: str = "") -> np.ndarray:
   """psis [G, k] -> real returns [keys, G] of ``evaluator`` (one of ``EVALUATORS``) on the model, one row
-  per re-evaluation key (``keyed``); the policy evaluator's with one adaptation seed per key."""
+  per re-evaluation key (``keyed``); the policy evaluator's the mean over the protocol's adaptation seeds,
+  as the study's evaluation reports it."""
   if evaluator not in EVALUATORS:
     raise ValueError(f"evaluator: unknown value {evaluator!r}; allowed: {list(EVALUATORS)}")
   if keys < 1:
@@ -40,7 +50,7 @@ def returns_over_keys(protocol, model_state, psis: jax.Array, evaluator: str, ke
     if evaluator == "planner":
       real, _, _ = protocol.planner(ev.learner, model_state, psis, eval_key, desc=label)
     else:
-      real = zero_shot(ev, model_state, psis, adapt_key, eval_key, 1, desc=label)[0][0]
+      real = zero_shot(ev, model_state, psis, adapt_key, eval_key, protocol.adapt_seeds, desc=label)[0].mean(axis=0)
     rows.append(np.asarray(real, np.float64))
   return np.stack(rows)
 
@@ -52,7 +62,7 @@ def noise_summary(returns: np.ndarray, v_star: np.ndarray) -> dict:
   worst_task: per key, the index of the worst task; task_sd: per task, the standard deviation of the gap
   over keys (ddof 1); worst_of_key_mean: the worst case of the gap averaged over the keys (a less noisy
   statistic of the same model); key0_worst_repeats: the share of the other keys whose worst task is key
-  0's (nan for one key)."""
+  0's (None for one key)."""
   returns, v_star = np.asarray(returns, np.float64), np.asarray(v_star, np.float64)
   if returns.ndim != 2 or v_star.shape != returns.shape[1:]:
     raise ValueError(f"returns [K, G] and v_star [G]: got shapes {returns.shape} and {v_star.shape}")
@@ -69,4 +79,4 @@ def noise_summary(returns: np.ndarray, v_star: np.ndarray) -> dict:
           "worst_task": worst_task.tolist(),
           "task_sd": (gaps.std(axis=0, ddof=1) if k > 1 else np.zeros(g)).tolist(),
           "worst_of_key_mean": float(gaps.mean(axis=0).max()),
-          "key0_worst_repeats": float(np.mean(worst_task[1:] == worst_task[0])) if k > 1 else float("nan")}
+          "key0_worst_repeats": float(np.mean(worst_task[1:] == worst_task[0])) if k > 1 else None}

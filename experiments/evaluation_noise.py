@@ -12,13 +12,16 @@ methods says one evaluation cannot separate them.
 """
 import json
 import os
+import sys
 
 import jax.numpy as jnp
 import numpy as np
 from absl import flags
 
 from admrl_jax import tables
-from admrl_jax.cli.common import checked_choices, checked_folder, fail, run, start
+from admrl_jax.cli.common import checked_choices, checked_folder, checked_run_config, fail, run, start
+from admrl_jax.config import is_model_free
+from admrl_jax.configs.default import get_config as default_config
 from admrl_jax.evaluation_noise import EVALUATORS, noise_summary, returns_over_keys
 from admrl_jax.evaluation_protocol import EvaluationProtocol
 from admrl_jax.run_dir import checkpoint_steps, load_run, restore_state
@@ -39,7 +42,7 @@ def main(argv):
   start(argv)
   if _KEYS.value < 1:
     fail(f"keys: must be a positive integer, got {_KEYS.value}")
-  evaluators = checked_choices("evaluators", _EVALUATORS.value, EVALUATORS)
+  evaluators = list(dict.fromkeys(checked_choices("evaluators", _EVALUATORS.value, EVALUATORS)))
   if _OUT.value:
     if os.path.isdir(_OUT.value):
       fail(f"out: {_OUT.value!r} is a folder; give the JSON file's path")
@@ -49,16 +52,32 @@ def main(argv):
   if not _PUBLISHED.value:
     fail("published: give the study folder that holds the run's published eval.csv")
   name = os.path.basename(os.path.normpath(_RUN_DIR.value))
-  if not os.path.exists(os.path.join(_PUBLISHED.value, name, "eval.csv")):
-    fail(f"published: no {os.path.join(_PUBLISHED.value, name, 'eval.csv')!r} (the run's published evaluation)")
-  if not checkpoint_steps(_RUN_DIR.value):
+  for file in ("summary.json", "eval.csv"):
+    if not os.path.exists(os.path.join(_PUBLISHED.value, name, file)):
+      fail(f"published: no {os.path.join(_PUBLISHED.value, name, file)!r} (the run's published evaluation)")
+  try:
+    runs = load_runs(_PUBLISHED.value)
+  except ValueError as err:
+    fail(f"published: {err}")
+  run_summary = next(x for x in runs if x["name"] == name)["summary"]
+  config = checked_run_config(_RUN_DIR.value)
+  if is_model_free(config.method):
+    fail(f"run_dir: {_RUN_DIR.value!r} is a run of the model-free baseline {config.method!r}: it has no model "
+         "to plan through or adapt on")
+  if "planner" in evaluators and config.eval.model_planner == "off":
+    fail(f"evaluators: {_RUN_DIR.value!r}'s config has no model planner (eval.model_planner is off); "
+         "ask for --evaluators=policy")
+  steps = checkpoint_steps(_RUN_DIR.value)
+  if not steps:
     fail(f"run_dir: {_RUN_DIR.value!r} holds no checkpoint")
-  runs = load_runs(_PUBLISHED.value)
+  if steps[-1] != run_summary.get("iterations", steps[-1]):
+    fail(f"run_dir: its latest checkpoint is iteration {steps[-1]}, the published run ended at iteration "
+         f"{run_summary['iterations']}: not the published model")
   v_star = shared_v_star(runs)
   published = {r["psi"]: r for r in next(x for x in runs if x["name"] == name)["rows"]
                if r["set"] == "in_box" and r["budget"] == "zero_shot"}
 
-  config, loop, evaluator = load_run(_RUN_DIR.value)
+  config, loop, evaluator = load_run(_RUN_DIR.value, default_config())
   protocol = EvaluationProtocol.from_config(config, evaluator, loop)
   state, _ = restore_state(_RUN_DIR.value, loop, config.seed)
   psis = protocol.test_sets["in_box"]
@@ -83,9 +102,10 @@ def main(argv):
                          "worst case of the key-mean gap", "worst task per key", "per-task sd over keys: mean / max",
                          "key 0 minus published: largest |difference|"], rows), end="")
   if _OUT.value:
+    os.makedirs(os.path.dirname(_OUT.value) or ".", exist_ok=True)
     with open(_OUT.value, "w") as fh:
       json.dump(out, fh, indent=1)
-    print(f"wrote {_OUT.value}")
+    print(f"wrote {_OUT.value}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,16 @@ ship_tables() {   # ship every table (done already: a no-op); exit 2 naming the 
   done
 }
 
+commit_files() {   # commit_files <message> <path>...: git add + commit of those paths, retried while another git
+                  # process (a study's commit) holds the index
+  local message=$1; shift
+  for _ in 1 2 3 4 5; do
+    if git add -- "$@" && git commit -q -m "$message" -- "$@"; then return 0; fi
+    sleep 5
+  done
+  echo "not committed (commit them by hand): $*" >&2; return 1
+}
+
 published() {   # published <method>...: the folder's published runs of these methods (<method>-s<seed>), one per line
   (cd docs/runs/hopper_2d_n100 && shopt -s nullglob && for m in "$@"; do
      for d in "$m"-s*; do if [ -f "$d/summary.json" ]; then echo "$d"; fi; done; done)
@@ -85,29 +95,38 @@ case "${1:-}" in
         curve $row-s$seed --iterations=$CURVE
       done
     done ;;
-  cost)   # per baseline, seed 0, outside the study folder: the compile and two chunks of its study run, stopped
-          # (SIGTERM) when the second chunk is logged; the second chunk alone is timed (metrics' time_s at chunk ends)
+  cost)   # per baseline, seed 0, outside the study folder: its study run's compile and two chunks, then killed
+          # (the rows are on disk; no checkpoint is needed); the second chunk alone is timed (metrics' time_s: seconds
+          # since the compile, at each chunk's end); the compile from the run's log. Written to $CO/cost.md
+    CO=runs/hopper_2d_baseline_cost; mkdir -p $CO; : > $CO/cost.md
     for spec in "multitask 750 25" "maml 60 6" "pearl 3010 43"; do
       set -- $spec
-      T=runs/hopper_2d_baseline_cost/$1
-      rm -rf $T; mkdir -p "$(dirname $T)"
+      T=$CO/$1
+      rm -rf $T
       $PY -m experiments.train --config=$B --config.method=$1 --run_dir=$T --config.loop.iterations=$2 \
-        --config.loop.iterations_per_chunk=$3 --config.checkpoint.every=$3 --config.checkpoint.keep_period=0 > $T.log 2>&1 &
+        --config.loop.iterations_per_chunk=$3 --config.checkpoint.every=$2 --config.checkpoint.keep_period=0 > $T.log 2>&1 &
       pid=$!
       while kill -0 $pid 2>/dev/null; do
-        if [ -f $T/metrics.csv ] && [ $(($(wc -l < $T/metrics.csv) - 1)) -ge $((2 * $3)) ]; then kill -TERM $pid; fi
+        if [ -f $T/metrics.csv ] && [ $(($(wc -l < $T/metrics.csv) - 1)) -ge $((2 * $3)) ]; then
+          kill -KILL $pid 2>/dev/null || true; break
+        fi
         sleep 2
       done
-      wait $pid || true
-      $PY - "$T/metrics.csv" $1 $2 $3 <<'PY'
+      wait $pid 2>/dev/null || true
+      if [ ! -f $T/metrics.csv ] || [ $(($(wc -l < $T/metrics.csv) - 1)) -lt $((2 * $3)) ]; then
+        echo "$1: the run ended before two chunks (see $T.log)" | tee -a $CO/cost.md; continue
+      fi
+      compile=$(tr '\r' '\n' < $T.log | grep -o "compiled the outer step[^,;]*" | tail -1 || true)
+      $PY - "$T/metrics.csv" $1 $2 $3 "${compile:-compile: not found in the log}" <<'PY' | tee -a $CO/cost.md
 import csv, sys
-path, method, iterations, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+path, method, iterations, chunk, compile_line = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 rows = list(csv.DictReader(open(path)))
 first, second = float(rows[chunk - 1]["time_s"]), float(rows[2 * chunk - 1]["time_s"])
 per_it = (second - first) / chunk
 steps = (float(rows[2 * chunk - 1]["real_steps"]) - float(rows[chunk - 1]["real_steps"])) / chunk
-print(f"{method}: first chunk (with its compile) {first:.0f} s; then {per_it:.2f} s per iteration, {steps:.0f} real steps "
-      f"per iteration ({steps / per_it:.0f} per s); {iterations} iterations: {iterations * per_it / 3600:.2f} h of training")
+print(f"- {method}: {compile_line}; first chunk {first:.0f} s; second chunk {per_it:.2f} s per iteration, {steps:.0f} "
+      f"real steps per iteration ({steps / per_it:.0f} per s); {iterations} iterations: {iterations * per_it / 3600:.2f} h "
+      f"of training")
 PY
     done ;;
   baselines)
@@ -132,13 +151,19 @@ PY
            # machine) evaluated again under ${KEYS:-3} keys (key 0: the study's own) by ${EVALUATORS:-planner}; RUNS= names runs
     F=docs/runs/hopper_2d_n100; O=$F/evaluation_noise; mkdir -p $O
     for run in ${RUNS:-$(published unif gauss admrl $(experiments/corner_screening.sh chosen 2>/dev/null || true))}; do
-      if [ -f $O/$run.json ]; then echo "$run: measured already ($O/$run.json)"; continue; fi
-      if [ ! -d runs/hopper_2d_n100/$run/checkpoints ]; then echo "$run: no checkpoints in runs/ here: not measured" >&2; continue; fi
-      $PY -m experiments.evaluation_noise --run_dir=runs/hopper_2d_n100/$run --published=$F --keys=${KEYS:-3} \
-        --evaluators=${EVALUATORS:-planner} --out=$O/$run.json.part | tee $O/$run.md
-      mv $O/$run.json.part $O/$run.json
-      git add $O/$run.json $O/$run.md
-      git commit -q -m "Hopper2D study: $run's final model under ${KEYS:-3} evaluation keys ($O/$run.md)" -- $O/$run.json $O/$run.md
+      if [ ! -f $O/$run.json ]; then
+        if [ ! -d runs/hopper_2d_n100/$run/checkpoints ]; then
+          echo "$run: no checkpoints in runs/ here: not measured" >&2; continue
+        fi
+        $PY -m experiments.evaluation_noise --run_dir=runs/hopper_2d_n100/$run --published=$F --keys=${KEYS:-3} \
+          --evaluators=${EVALUATORS:-planner} --out=$O/$run.json.part > $O/$run.md.part
+        cat $O/$run.md.part
+        mv $O/$run.md.part $O/$run.md; mv $O/$run.json.part $O/$run.json
+      fi
+      if git ls-files --error-unmatch $O/$run.json > /dev/null 2>&1 && git diff --quiet HEAD -- $O/$run.json $O/$run.md; then
+        echo "$run: measured and committed already ($O/$run.json)"; continue
+      fi
+      commit_files "Hopper2D study: $run's final model under several evaluation keys ($O/$run.md)" $O/$run.json $O/$run.md
     done ;;
   coverage)   # the protocol's four regions of (velocity, height) in [-2, 2] x [1.2, 2.0]
     F=docs/runs/hopper_2d_n100

@@ -213,7 +213,7 @@ CASES = {
         ([], "error: run_dir: give a run directory with a checkpoint"),
         (["--run_dir={tmp}/run"], "error: published: give the study folder that holds the run's published eval.csv"),
         (["--run_dir={tmp}/run", "--published={tmp}/pub/s"],
-         "error: published: no '{tmp}/pub/s/run/eval.csv' (the run's published evaluation)"),
+         "error: published: no '{tmp}/pub/s/run/summary.json' (the run's published evaluation)"),
         (["--run_dir={tmp}/pub/s/unif-s0", "--published={tmp}/pub/s"],
          "error: run_dir: '{tmp}/pub/s/unif-s0' holds no checkpoint"),
     ],

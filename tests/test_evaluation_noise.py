@@ -35,12 +35,12 @@ def test_noise_summary_refuses_bad_shapes_and_non_finite_returns():
   with pytest.raises(FloatingPointError, match="finite"):
     noise_summary(np.asarray([[1.0, np.nan]]), np.zeros(2))
   one = noise_summary(np.asarray([[1.0, 2.0]]), np.asarray([3.0, 3.0]))
-  assert one["worst"] == [2.0] and np.isnan(one["key0_worst_repeats"]) and one["task_sd"] == [0.0, 0.0]
+  assert one["worst"] == [2.0] and one["key0_worst_repeats"] is None and one["task_sd"] == [0.0, 0.0]
 
 
-def _protocol(planner):
+def _protocol(planner, adapt_seeds=1):
   return types.SimpleNamespace(eval_key=jax.random.key(7), adapt_key=jax.random.key(8), planner=planner,
-                               evaluator=types.SimpleNamespace(learner="learner"))
+                               adapt_seeds=adapt_seeds, evaluator=types.SimpleNamespace(learner="learner"))
 
 
 def test_key_zero_is_the_studys_own_and_the_others_differ():
@@ -70,3 +70,23 @@ def test_planner_is_re_run_under_each_key_on_the_same_model():
     returns_over_keys(protocol, "model", np.zeros((5, 2)), "planner", 0)
   with pytest.raises(ValueError, match="no model planner"):
     returns_over_keys(_protocol(None), "model", np.zeros((5, 2)), "planner", 1)
+
+
+def test_policy_evaluator_is_the_mean_over_the_protocols_adaptation_seeds(monkeypatch):
+  """As the study reports it: zero_shot's real returns [S, G] averaged over the S adaptation seeds, with the
+  adaptation key of each re-evaluation."""
+  from admrl_jax import evaluation_noise
+  calls = []
+
+  def zero_shot(evaluator, model, psis, key, eval_key, seeds, desc=None):
+    calls.append((seeds, str(np.asarray(jax.random.key_data(key)).tolist())))
+    real = np.arange(seeds * psis.shape[0], dtype=float).reshape(seeds, psis.shape[0]) + len(calls)
+    return real, None, None
+
+  monkeypatch.setattr(evaluation_noise, "zero_shot", zero_shot)
+  protocol = _protocol(None, adapt_seeds=3)
+  returns = returns_over_keys(protocol, "model", np.zeros((2, 2)), "policy", 2)
+  per_seed = np.arange(6.0).reshape(3, 2)
+  np.testing.assert_allclose(returns, [per_seed.mean(axis=0) + 1, per_seed.mean(axis=0) + 2])
+  assert [c[0] for c in calls] == [3, 3]
+  assert calls[0][1] == str(np.asarray(jax.random.key_data(protocol.adapt_key)).tolist()) != calls[1][1]
