@@ -80,3 +80,58 @@ def noise_summary(returns: np.ndarray, v_star: np.ndarray) -> dict:
           "task_sd": (gaps.std(axis=0, ddof=1) if k > 1 else np.zeros(g)).tolist(),
           "worst_of_key_mean": float(gaps.mean(axis=0).max()),
           "key0_worst_repeats": float(np.mean(worst_task[1:] == worst_task[0])) if k > 1 else None}
+
+
+def folder_table(folder: str, evaluator: str = "planner", reference: str = "admrl") -> str:
+  """Markdown: per method of a study folder, the gap statistics of ``<folder>/evaluation_noise/<run>.json``
+  (written by ``experiments/evaluation_noise.py``) recomputed against the folder's current shared V*
+  (mean ± 95 % t over seeds): key 0's worst case (the study's own), the worst case averaged over the keys,
+  the worst case of the key-mean gap; then ``reference`` minus each other method, paired by seed, on the
+  last. ValueError naming the file where a run's measurement lacks ``evaluator`` or its tasks differ."""
+  import glob
+  import json
+  import os
+
+  from scipy import stats
+
+  from admrl_jax import tables
+  from admrl_jax.study_results import NAMES, difference, load_runs, ordered, shared_v_star, t_half
+
+  v_star = shared_v_star(load_runs(folder))
+  by_group = {}
+  for path in sorted(glob.glob(os.path.join(folder, "evaluation_noise", "*.json"))):
+    name = os.path.basename(path)[:-len(".json")]
+    group, _, seed = name.rpartition("-s")
+    with open(path) as fh:
+      measured = json.load(fh)
+    if evaluator not in measured:
+      raise ValueError(f"{path}: no {evaluator!r} measurement")
+    labels = [" ".join(f"{x:.3f}" for x in p) for p in measured["psis"]]
+    missing = [p for p in labels if ("in_box", p) not in v_star]
+    if missing:
+      raise ValueError(f"{path}: task {missing[0]} is not one of {folder}'s in-box tasks")
+    s = noise_summary(measured[evaluator]["returns"], np.asarray([v_star[("in_box", p)] for p in labels]))
+    by_group.setdefault(group, {})[int(seed)] = {"key 0": s["worst"][0], "keys": s["keys"],
+                                                "mean over keys": float(np.mean(s["worst"])),
+                                                "key-mean": s["worst_of_key_mean"]}
+  fields = ("key 0", "mean over keys", "key-mean")
+  cell = lambda v: f"{np.mean(v):.1f}" + (f" ± {t_half(v):.1f}" if len(v) > 1 else "")
+  rows = [[NAMES.get(g, g), ", ".join(map(str, sorted(runs))), ", ".join(sorted({str(r["keys"]) for r in runs.values()})),
+           *(cell([r[f] for r in runs.values()]) for f in fields)] for g, runs in
+          ((g, by_group[g]) for g in ordered(by_group))]
+  text = tables.markdown(["method", "seeds", "keys", "worst-case gap, key 0 (the study's)",
+                          "worst-case gap, mean over keys", "worst case of the key-mean gap"], rows)
+  pairs = []
+  for g in ordered(by_group):
+    seeds = sorted(set(by_group.get(reference, {})) & set(by_group[g]))
+    if g == reference or len(seeds) < 2:
+      continue
+    a = [by_group[reference][s]["key-mean"] for s in seeds]
+    b = [by_group[g][s]["key-mean"] for s in seeds]
+    d = np.subtract(a, b)
+    p = float(stats.ttest_rel(a, b).pvalue) if d.std() > 0 else (1.0 if d.mean() == 0 else 0.0)
+    pairs.append([f"{NAMES.get(reference, reference)} - {NAMES.get(g, g)}", len(seeds),
+                  difference(float(d.mean()), t_half(d), p)])
+  if pairs:
+    text += "\n" + tables.markdown(["paired by seed (worst case of the key-mean gap)", "seeds", "difference"], pairs)
+  return text

@@ -216,6 +216,8 @@ CASES = {
          "error: published: no '{tmp}/pub/s/run/summary.json' (the run's published evaluation)"),
         (["--run_dir={tmp}/pub/s/unif-s0", "--published={tmp}/pub/s"],
          "error: run_dir: '{tmp}/pub/s/unif-s0' holds no checkpoint"),
+        (["--table={tmp}/empty"],
+         "error: table: no '{tmp}/empty/evaluation_noise' (measure runs first: --run_dir --published)"),
     ],
     "experiments.planner_floor": [
         UNKNOWN_FLAG,

@@ -90,3 +90,35 @@ def test_policy_evaluator_is_the_mean_over_the_protocols_adaptation_seeds(monkey
   np.testing.assert_allclose(returns, [per_seed.mean(axis=0) + 1, per_seed.mean(axis=0) + 2])
   assert [c[0] for c in calls] == [3, 3]
   assert calls[0][1] == str(np.asarray(jax.random.key_data(protocol.adapt_key)).tolist()) != calls[1][1]
+
+
+def test_folder_table_recomputes_against_the_shared_v_star_and_pairs_by_seed(tmp_path):
+  """Four published runs (V* 100 on each of 4 tasks) and their measurements under 2 keys: the table's
+  cells by hand, and AdMRL minus MB-Unif on the worst case of the key-mean gap."""
+  import json
+  import os
+
+  from scipy import stats
+
+  from admrl_jax.evaluation_noise import folder_table
+  from tests.test_cli import _fake_finished_run
+
+  psis = [[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]]
+  returns = {"admrl-s0": [[90, 100, 100, 100], [100, 100, 100, 80]],    # key-0 worst 10, keys 10/20, key-mean 10
+             "admrl-s1": [[100, 100, 100, 100], [100, 100, 100, 96]],   # 0, 0/4, 2
+             "unif-s0": [[70, 100, 100, 100], [70, 100, 100, 100]],     # 30, 30/30, 30
+             "unif-s1": [[100, 100, 100, 80], [100, 100, 100, 60]]}     # 20, 20/40, 30
+  os.makedirs(tmp_path / "evaluation_noise")
+  for name, r in returns.items():
+    method, seed = name.split("-s")
+    _fake_finished_run(str(tmp_path / name), method, int(seed), 1.0)
+    with open(tmp_path / "evaluation_noise" / f"{name}.json", "w") as fh:
+      json.dump({"psis": psis, "planner": {"returns": r}}, fh)
+  text = folder_table(str(tmp_path))
+  t = lambda values: stats.t.ppf(0.975, 1) * np.std(values, ddof=1) / np.sqrt(2)
+  assert f"| AdMRL | 0, 1 | 2 | 5.0 ± {t([10, 0]):.1f} | 8.5 ± {t([15, 2]):.1f} | 6.0 ± {t([10, 2]):.1f} |" in text
+  assert "| MB-Unif | 0, 1 | 2 | 25.0 ± " in text and "| 30.0 ± 0.0 | 30.0 ± 0.0 |" in text
+  p = stats.ttest_rel([10, 2], [30, 30]).pvalue
+  assert f"| AdMRL - MB-Unif | 2 | -24.0 ± {t([-20, -28]):.1f} (p {p:.2f}) |" in text
+  with pytest.raises(ValueError, match="no 'policy' measurement"):
+    folder_table(str(tmp_path), "policy")
