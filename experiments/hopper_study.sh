@@ -93,6 +93,7 @@ case "${1:-}" in
         # shellcheck disable=SC2086   # a row's arguments are words without spaces
         $PY -m experiments.study --study=hopper_2d_n100 --config=$C --seeds=$seed "${FEW[@]}" --commit $ARGS
         curve $row-s$seed --iterations=$CURVE
+        KEYS=3 EVALUATORS=planner RUNS=$row-s$seed "$0" noise   # the fifth amendment's secondary statistic
       done
     done ;;
   cost)   # per baseline, seed 0, outside the study folder: its study run's compile and two chunks, then killed
