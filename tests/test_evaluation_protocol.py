@@ -102,6 +102,27 @@ def test_floor_leaves_a_non_negative_gap_and_is_cached_by_its_budget(tiny_run, t
         family, psis, key, floor.budget, "c"), field
 
 
+def test_evaluation_noise_key_zero_reproduces_the_runs_evaluation(tiny_run):
+  """``evaluation_noise``'s key 0 is the study's own evaluation: the run's final model read back from its
+  checkpoint gives the planner and policy returns of its eval.csv (the policy's the mean of its 3
+  adaptation seeds); key 1 gives other returns."""
+  from admrl_jax.evaluation_noise import returns_over_keys
+  from admrl_jax.run_dir import load_run, restore_state
+  _, run_dir, _ = tiny_run
+  config, loop, evaluator = load_run(str(run_dir))
+  protocol = EvaluationProtocol.from_config(config, evaluator, loop)
+  state, _ = restore_state(str(run_dir), loop, config.seed)
+  psis = protocol.test_sets["in_box"]
+  with open(run_dir / "eval.csv") as fh:
+    rows = [r for r in csv.DictReader(fh) if r["set"] == "in_box" and r["budget"] == "zero_shot"]
+  assert [r["psi"] for r in rows] == [" ".join(f"{x:.3f}" for x in p) for p in np.asarray(psis)]
+  for evaluator_name, column in (("planner", "planner_return"), ("policy", "return")):
+    returns = returns_over_keys(protocol, state.model, psis, evaluator_name, 2)
+    assert returns.shape == (2, len(rows))
+    np.testing.assert_allclose(returns[0], [float(r[column]) for r in rows], atol=2e-3, err_msg=evaluator_name)
+    assert np.max(np.abs(returns[1] - returns[0])) > 1e-2, evaluator_name
+
+
 def test_planner_on_the_true_dynamics_reaches_v_star_and_an_unfitted_model_does_not(tiny_run):
   """With the true step as its "model" the planner runs the oracle's optimisation itself (same start
   states, z = 0 at the start, Adam schedule and steps), so its plans are the oracle's and the gap is

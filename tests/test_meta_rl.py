@@ -2,6 +2,7 @@
 exactly and is evaluated by the same protocol (V*, test sets, few-shot budgets in real samples), with
 its training and adaptation real steps counted apart. The learners' own behaviour is tested in
 tests/test_meta_rl_{multitask,maml,pearl}.py."""
+import csv
 import json
 import os
 
@@ -82,6 +83,35 @@ def test_baseline_resumes_exactly(cache, tmp_path):
     np.testing.assert_array_equal(x, y)
   drop = lambda rows: [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in rows]
   assert drop(straight.history) == drop(resumed.history)
+
+
+@pytest.mark.slow   # three tiny Brax runs with their evaluation: 390 s (CI runs it with -m slow)
+@pytest.mark.parametrize("method", ["multitask", "maml", "pearl"])
+def test_baseline_trains_and_is_evaluated_on_hopper(method, tmp_path):
+  """The Hopper2D study's baselines on their Brax family, at tiny sizes: episodes of up to 200 steps that end
+  at a fall, the real steps counted up to it, few-shot fine-tuning on the test task's real episodes, finite
+  gaps and returns on every task."""
+  c = config_of(method, "")
+  c.family, c.backend = "hopper_2d", "positional"
+  c.eval.oracle, c.eval.oracle_iters, c.eval.oracle_episodes, c.eval.ood = "policy", 10, 2, False
+  summary = train_and_evaluate(c, str(tmp_path), log=lambda *_: None)
+  rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+  assert [r["iteration"] for r in rows] == [1, 2]
+  assert np.all([np.isfinite(v) for r in rows for v in r.values() if isinstance(v, float)])
+  horizon = build(c)[0].family.env.horizon
+  assert horizon == 200
+  episodes = {"multitask": c.multitask.tasks_per_iteration * c.multitask.episodes_per_task,
+              "maml": c.maml.tasks_per_iteration * c.maml.inner_episodes * 2,
+              "pearl": c.pearl.tasks_per_iteration * c.pearl.episodes_per_task}[method]
+  assert 0 < rows[0]["real_steps"] < rows[1]["real_steps"] == summary["real_env_steps"] <= 2 * episodes * horizon
+  assert summary["adaptation_real_steps"] == {"zero_shot": 0, f"few_shot_{horizon}": horizon}
+  assert {r["budget"] for r in summary["table"]} == {"zero_shot", f"few_shot_{horizon}"}
+  for r in summary["table"]:
+    assert np.isfinite(r["worst_case_gap"]) and r["worst_case_gap"] >= 0.0
+  with open(tmp_path / "eval.csv") as fh:
+    evaluated = list(csv.DictReader(fh))
+  assert len(evaluated) == 2 * c.eval.grid_points ** 2
+  assert all(np.isfinite(float(r["return"])) and np.isfinite(float(r["gap"])) for r in evaluated)
 
 
 def test_baseline_config_errors_name_the_field():
