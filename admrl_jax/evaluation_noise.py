@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from admrl_jax.evaluation import zero_shot
+from admrl_jax.study_results import gap_summary
 
 EVALUATORS = ("planner", "policy")
 NOISE_STREAM = 20_000   # folded into the eval and adaptation keys, then i: re-evaluation i > 0
@@ -70,12 +71,12 @@ def noise_summary(returns: np.ndarray, v_star: np.ndarray) -> dict:
     raise FloatingPointError("returns and v_star must be finite (a NaN return would hide a task's gap)")
   gaps = v_star - returns
   k, g = gaps.shape
-  tail = max(1, int(np.ceil(0.1 * g)))
   worst_task = np.argmax(gaps, axis=1)
+  per_key = [gap_summary({"in_box": row}) for row in gaps]   # the study tables' own statistics
   return {"keys": k, "tasks": g,
-          "worst": gaps.max(axis=1).tolist(),
-          "cvar10": np.sort(gaps, axis=1)[:, -tail:].mean(axis=1).tolist(),
-          "mean": gaps.mean(axis=1).tolist(),
+          "worst": [s["worst_case_gap"] for s in per_key],
+          "cvar10": [s["cvar10_gap"] for s in per_key],
+          "mean": [s["mean_gap"] for s in per_key],
           "worst_task": worst_task.tolist(),
           "task_sd": (gaps.std(axis=0, ddof=1) if k > 1 else np.zeros(g)).tolist(),
           "worst_of_key_mean": float(gaps.mean(axis=0).max()),
