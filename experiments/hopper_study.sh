@@ -10,10 +10,13 @@
 #   experiments/hopper_study.sh baselines   # multitask, MAML, PEARL, seeds 0-2, 10x with every 1x kept
 #   experiments/hopper_study.sh curves      # catch-up of the kept checkpoints' evaluation (gap against samples)
 #   experiments/hopper_study.sh coverage    # the share of each run's tasks in the protocol's four regions
-#   experiments/hopper_study.sh noise       # each published model-based run's final model under KEYS (3) evaluation keys
+#   experiments/hopper_study.sh noise       # each published model-based run's final model under KEYS (3) evaluation keys,
+#                                           # then the folder's noise table (evaluation_noise/table.md) recomputed
+#   experiments/hopper_study.sh all         # every stage still to do, in the fourth amendment's order (below)
 #
 # SEEDS="0 1 2" limits study or baselines to those seeds (the fourth amendment's order: the model-based
-# seeds 0-2, then the baselines, then the model-based seeds 3-4), e.g. SEEDS="0 1 2" experiments/hopper_study.sh study
+# seeds 0-2, then the baselines, then the model-based seeds 3-4), e.g. SEEDS="0 1 2" experiments/hopper_study.sh study;
+# `all` runs that order, then the curves' catch-up and the coverage: one command resumes the whole study.
 #
 # One computation at a time on the 2-core CPU. Measured there: an MPC piece (8 tasks) 13.8 min, training 11.5
 # min; the rest is written into docs/results.md as it is measured.
@@ -165,7 +168,18 @@ PY
         echo "$run: measured and committed already ($O/$run.json)"; continue
       fi
       commit_files "Hopper2D study: $run's final model under several evaluation keys ($O/$run.md)" $O/$run.json $O/$run.md
-    done ;;
+    done
+    # the table: the planner's (the fifth amendment's secondary statistic; measured in every run)
+    if ! $PY -m experiments.evaluation_noise --table=$F --evaluators=planner > /dev/null; then
+      echo "noise table: not recomputed (the error above)" >&2
+    elif git diff --quiet HEAD -- $O/table.md; then echo "noise table: unchanged"
+    else commit_files "Hopper2D study: the evaluation-noise table recomputed ($O/table.md)" $O/table.md; fi ;;
+  all)   # the fourth amendment's order; every stage skips what is published already
+    SEEDS="0 1 2" "$0" study
+    SEEDS="0 1 2" "$0" baselines
+    SEEDS="3 4" "$0" study
+    "$0" curves
+    "$0" coverage ;;
   coverage)   # the protocol's four regions of (velocity, height) in [-2, 2] x [1.2, 2.0]
     F=docs/runs/hopper_2d_n100
     for region in "fast backward:-2,1.2:-1.3333,2.0" "fast forward:1.3333,1.2:2,2.0" "high:-2,1.87:2,2.0" \
