@@ -359,3 +359,19 @@ def test_study_coverage_local_link_ranks_a_runs_share_near_a_task_against_its_ga
   # a radius that holds none of the proposals: every share 0, no correlation
   (flat,) = study_coverage.local_link(str(study), np.array([0.5, 0.5]), np.array([2.0, 2.0]), 0.05, "planner")
   assert np.all(flat["shares"] == 0.0) and math.isnan(flat["rho"])
+
+
+def test_few_shot_changes_pool_every_task_of_every_seed_against_its_own_zero_shot():
+  """Per task, few-shot gap minus zero-shot gap: seed 0's changes -10, -5, +10, +90 and seed 1's 0, 0, 0, +20
+  pool into eight (median +0.0, 90th percentile +41.0, 3 of 8 worse); a column without few-shot rows (the
+  planner here) gives no row, and a budget a run lacks is '-'."""
+  def run(seed, zero, few):
+    rows = [{"set": "in_box", "budget": b, "psi": p, "return": r, "planner_return": None if b != "zero_shot" else 50.0}
+            for b, rets in (("zero_shot", zero), ("few_shot_2000", few)) for p, r in zip(TASKS, rets)]
+    return {"name": f"admrl-s{seed}", "summary": {"method": "admrl", "seed": seed}, "rows": rows}
+
+  runs = [run(0, [90, 90, 90, 90], [100, 95, 80, 0]), run(1, [90, 80, 70, 60], [90, 80, 70, 40])]
+  v_star = {("in_box", p): 100.0 for p in TASKS}
+  rows = rt.few_shot_changes(runs, v_star, ["few_shot_2000", "few_shot_4000"])
+  assert rows == [["AdMRL", "+0.0 / +41.0 (38%)", "-"]]
+  assert "the change of the gap from zero-shot" in rt.few_shot_table(runs, v_star)

@@ -18,6 +18,8 @@ A run's row is its directory name without -s<seed> (the method, or a labelled va
 admrl_restart). Below the table: every model-based method or variant against MB-Unif and MB-Gauss paired
 by seed (mean difference, 95 % t-interval, paired t-test; n/a where a difference is not finite); a
 model-free baseline (multitask, maml, pearl) against them unpaired, the two intervals side by side.
+Where runs have few-shot rows: the test-time gap per budget, and per task the change of the gap from
+zero-shot (median, 90th percentile, share of tasks made worse; ``few_shot_changes``).
 ``study_figure`` draws the seed-mean gap maps with the proposed tasks from the same files.
 
   python -m experiments.results_table docs/runs/corner_confirmation --confirm=admrl_k2,plr   # and a selection's
@@ -125,9 +127,34 @@ def few_shot_table(runs: list[dict], v_star: dict) -> str:
           f"{interval([g['worst_case_gap'] for g in found[b]])} / {interval([g['mean_gap'] for g in found[b]])}"
           if found[b] else "-" for b in ["zero_shot"] + budgets])
   head = ["method"] + [f"{'0' if b == 'zero_shot' else b.rsplit('_', 1)[1]} real samples" for b in ["zero_shot"] + budgets]
+  changes = few_shot_changes(runs, v_star, budgets)
   return ("Test-time gap (worst case / mean, in-box) after real samples of each test task (mean ± 95 % t over "
           "seeds; '-': the method was not evaluated at that budget; the model planner's through the model refit "
-          "on those samples):\n\n" + tables.markdown(head, cells))
+          "on those samples):\n\n" + tables.markdown(head, cells)
+          + ("\nPer task, the change of the gap from zero-shot (few-shot gap minus zero-shot gap, every in-box task "
+             "of every seed pooled; negative: the real samples helped): median / 90th percentile, and the share "
+             "of tasks made worse:\n\n" + tables.markdown(head[:1] + head[2:], changes) if changes else ""))
+
+
+def few_shot_changes(runs: list[dict], v_star: dict, budgets: list[str]) -> list[list[str]]:
+  """Rows (method, then a cell per few-shot budget) of the per-task change of the in-box gap from zero-shot,
+  pooled over seeds and tasks: median / 90th percentile (+share made worse): a few-shot row whose worst case
+  rises may have a few tasks made much worse or all of them a little; [] without few-shot rows."""
+  cells = []
+  for name in ordered({group(r) for r in runs}):
+    mine = [r for r in runs if group(r) == name and r["rows"]]
+    for column, label in (("return", ""), ("planner_return", " (model planner)")):
+      zero = [recompute(r, v_star, column) for r in mine]
+      row = []
+      for b in budgets:
+        change = [few["gaps"]["in_box"][psi] - z["gaps"]["in_box"][psi]
+                  for z, few in zip(zero, (recompute(r, v_star, column, b) for r in mine)) if z and few
+                  for psi in few["gaps"]["in_box"]]
+        row.append(f"{np.median(change):+.1f} / {np.percentile(change, 90):+.1f} ({np.mean(np.greater(change, 0)):.0%})"
+                   if change else "-")
+      if any(c != "-" for c in row):
+        cells.append([NAMES.get(name, name) + label] + row)
+  return cells
 
 
 def paired_table(rows: dict) -> str:
