@@ -237,3 +237,15 @@ def test_oracle_cache_key_is_the_same_for_every_build_of_a_family(tmp_path):
   unstable = dataclasses.replace(first, env=object())          # repr "<object object at 0x...>"
   with pytest.raises(ValueError, match="object address"):
     path(unstable)
+
+
+def test_importing_brax_prints_nothing_to_stdout():
+  """mujoco.mjx (imported with brax) prints "Failed to import warp" to stdout without its optional warp
+  backend; the command lines' stdout goes into docs/ as tables, so brax is imported with printing sent to
+  stderr, both lazily (a family's env) and by the multitask baseline's module."""
+  import subprocess
+  import sys
+  code = ("from admrl_jax.envs.brax_tasks import _brax_env; _brax_env('hopper', 'positional', None); "
+          "import admrl_jax.meta_rl.multitask")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+  assert out.stdout == ""

@@ -14,11 +14,13 @@ Backend, frame skip and horizon per family are chosen by measurement
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import json
 import os
+import sys
 from typing import Any, Callable
 
 import jax
@@ -28,6 +30,13 @@ from admrl_jax.tasks import TaskBox, TaskFamily, linear_reward, tracking_reward
 from admrl_jax.types import Transition
 
 BRAX_BACKENDS = ("positional", "generalized", "spring", "mjx")
+
+
+def stdout_to_stderr():
+  """A context in which printing goes to stderr: import brax inside it. Brax imports mujoco.mjx, which
+  prints "Failed to import warp: ..." to stdout where its optional warp backend is absent (this
+  project's CPU install), and the command lines' stdout is what goes into docs/ as tables."""
+  return contextlib.redirect_stdout(sys.stderr)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -83,7 +92,8 @@ class BraxTaskEnv:
 
 
 def _brax_env(name: str, backend: str, n_frames: int | None):
-  from brax import envs  # imported lazily: importing brax takes seconds
+  with stdout_to_stderr():
+    from brax import envs  # imported lazily: importing brax takes seconds
   if backend not in BRAX_BACKENDS:
     raise ValueError(f"backend: unknown value {backend!r}; allowed: {list(BRAX_BACKENDS)}")
   kwargs = {} if n_frames is None else {"n_frames": n_frames}
@@ -234,7 +244,8 @@ def half_cheetah_linear(backend: str = "positional", horizon: int = 200, n_frame
   ``python -m experiments.half_cheetah_linear_stats`` from this project's own random-action data and
   ships as a small JSON file. Never done. Brax halfcheetah, dt = 0.05 s, T = 200.
   """
-  from brax import envs
+  with stdout_to_stderr():
+    from brax import envs
   if backend not in BRAX_BACKENDS:
     raise ValueError(f"backend: unknown value {backend!r}; allowed: {list(BRAX_BACKENDS)}")
   kwargs = {} if n_frames is None else {"n_frames": n_frames}

@@ -31,14 +31,17 @@ import chex
 import jax
 import jax.numpy as jnp
 import optax
-from brax.training import gradients
-from brax.training import types as brax_types
-from brax.training.acme import running_statistics
-from brax.training.agents.ppo import losses as ppo_losses
-from brax.training.agents.ppo import networks as ppo_networks
 from flax import struct
 
+from admrl_jax.envs.brax_tasks import stdout_to_stderr
 from admrl_jax.rollout import ActFn, episode_scan
+
+with stdout_to_stderr():   # brax's import prints a note to stdout (``stdout_to_stderr``)
+  from brax.training import gradients
+  from brax.training import types as brax_types
+  from brax.training.acme import running_statistics
+  from brax.training.agents.ppo import losses as ppo_losses
+  from brax.training.agents.ppo import networks as ppo_networks
 from admrl_jax.tasks import TaskFamily
 from admrl_jax.types import alive_mask
 
