@@ -35,6 +35,8 @@ from flax import struct
 
 from admrl_jax.envs.brax_tasks import stdout_to_stderr
 from admrl_jax.rollout import ActFn, episode_scan
+from admrl_jax.tasks import TaskFamily
+from admrl_jax.types import alive_mask
 
 with stdout_to_stderr():   # brax's import prints a note to stdout (``stdout_to_stderr``)
   from brax.training import gradients
@@ -42,8 +44,6 @@ with stdout_to_stderr():   # brax's import prints a note to stdout (``stdout_to_
   from brax.training.acme import running_statistics
   from brax.training.agents.ppo import losses as ppo_losses
   from brax.training.agents.ppo import networks as ppo_networks
-from admrl_jax.tasks import TaskFamily
-from admrl_jax.types import alive_mask
 
 _LOSS_METRICS = ("total_loss", "policy_loss", "v_loss", "entropy_loss", "kl_mean", "policy_dist_mean_std")
 
