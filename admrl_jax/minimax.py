@@ -98,6 +98,13 @@ class OuterLoop:
     later collection: SLBO stages 1.. and theta*'s batch): ``episode_counts`` of the loop's numbers."""
     return episode_counts(self.real_episodes, self.slbo_stages, getattr(self.estimator, "p_episodes", 0))
 
+  @property
+  def collection_episodes(self) -> tuple[int, ...]:
+    """Episodes per task of each real collection of an iteration, in the order they enter the buffer
+    (``refine``): SLBO stage 0 (theta_hat's), stages 1.., then theta*'s batch."""
+    n_hat, n_rest = self.episode_counts
+    return (n_hat,) + (n_rest,) * self.slbo_stages
+
   def init(self, key: jax.Array) -> MetaState:
     env = self.family.env
     k_model, k_tasks, k_random, k_state = jax.random.split(key, 4)

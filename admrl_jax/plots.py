@@ -139,9 +139,10 @@ def gap_heatmap_slices(path: str, grid_psi: np.ndarray, gaps: np.ndarray, counts
 
 
 def study_gap_maps(path: str, maps: dict[str, np.ndarray], grid_psi: np.ndarray, paths: dict[str, list],
-                   title: str) -> None:
-  """One row of heat maps over a 2-D grid: per panel name the seed-mean gap [G] (first dim of
-  grid_psi [G, 2] varies slowest) on one shared colour scale, with every seed's proposed tasks
+                   title: str, label: str = "gap") -> None:
+  """One row of heat maps over a 2-D grid: per panel name the seed-mean gap [G] (or any per-task value,
+  its colour bar named ``label``; first dim of grid_psi [G, 2] varies slowest; NaN cells left blank)
+  on one shared colour scale, with every seed's proposed tasks
   (paths[name]: a list of [N, 2] arrays) as dots. Panels without paths (the floor) have none."""
   grid_psi = np.asarray(grid_psi)
   xs, ys = np.unique(grid_psi[:, 0]), np.unique(grid_psi[:, 1])
@@ -158,7 +159,7 @@ def study_gap_maps(path: str, maps: dict[str, np.ndarray], grid_psi: np.ndarray,
     ax.set_title(f"{name}\nmap max {np.nanmax(gaps):.1f}, map mean {np.nanmean(gaps):.1f}", fontsize=9)
     ax.set_xlabel("psi_0")
   axes[0, 0].set_ylabel("psi_1")
-  fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="gap")
+  fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label=label)
   fig.suptitle(title, fontsize=10, y=1.08)
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   fig.savefig(path, dpi=80, bbox_inches="tight")

@@ -291,10 +291,15 @@ def checkpoint_points(runs: list[dict]) -> list[dict]:
 
 
 def proposed_tasks(metrics_csv: str) -> np.ndarray:
-  """The tasks a run trained on, [N * K, 2], from the psi/<task>/<coordinate> columns of metrics.csv."""
+  """The tasks a run trained on, [N * K, k] (iteration-major, then task 0 .. K-1), from the
+  psi/<task>/<coordinate> columns of metrics.csv ([0, 2] without the file)."""
   if not os.path.exists(metrics_csv):
     return np.zeros((0, 2))
   with open(metrics_csv) as fh:
     rows = list(csv.DictReader(fh))
-  tasks = sorted({c.split("/")[1] for c in rows[0] if c.startswith("psi/")}) if rows else []
-  return np.asarray([[float(r[f"psi/{t}/0"]), float(r[f"psi/{t}/1"])] for r in rows for t in tasks]).reshape(-1, 2)
+  columns = [c.split("/") for c in (rows[0] if rows else ()) if c.startswith("psi/")]
+  tasks = sorted({c[1] for c in columns}, key=int)
+  dims = sorted({c[2] for c in columns}, key=int)
+  if not dims:
+    return np.zeros((0, 2))
+  return np.asarray([[float(r[f"psi/{t}/{j}"]) for j in dims] for r in rows for t in tasks]).reshape(-1, len(dims))

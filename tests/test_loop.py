@@ -88,6 +88,32 @@ def test_loop_metrics_are_finite_and_counters_advance(admrl_run):
   assert np.all((np.asarray(s2.psi) >= np.asarray(box.lo)) & (np.asarray(s2.psi) <= np.asarray(box.hi)))
 
 
+def test_buffer_tasks_name_the_task_each_real_episode_was_collected_for(admrl_run):
+  """``model_error.buffer_tasks`` reads the buffer as the loop filled it: the episodes it assigns to an
+  iteration's first collection (theta_hat's) and last (theta*'s) have, under their task, the mean
+  returns the loop logged as return_hat and return_star."""
+  from admrl_jax.adapt import episode_returns
+  from admrl_jax.model_error import buffer_tasks
+  loop, _, _, _, _, (s1, m1), (s2, m2) = admrl_run
+  psi = np.concatenate([np.asarray(m1["psi"]), np.asarray(m2["psi"])])          # [2, K, k]
+  size, K = int(s2.buffer.size), loop.num_tasks
+  tasks = buffer_tasks(psi, loop.initial_episodes, loop.collection_episodes, size)
+  assert tasks.shape == (size, psi.shape[-1]) and np.isnan(tasks[:loop.initial_episodes]).all()
+  data = jax.tree.map(lambda x: x[:size], s2.buffer.data)
+  per_iteration, first, last = K * sum(loop.collection_episodes), loop.collection_episodes[0], loop.collection_episodes[-1]
+  for i, m in enumerate((m1, m2)):
+    base = loop.initial_episodes + i * per_iteration
+    for kind, start, n in (("return_hat", base, first), ("return_star", base + per_iteration - K * last, last)):
+      for task in range(K):
+        idx = np.arange(start + task * n, start + (task + 1) * n)
+        np.testing.assert_array_equal(tasks[idx], np.broadcast_to(psi[i, task], (n, psi.shape[-1])))
+        traj = jax.tree.map(lambda x: x[idx], data)
+        np.testing.assert_allclose(float(jnp.mean(episode_returns(loop.family, traj, jnp.asarray(tasks[idx[0]])))),
+                                   float(np.asarray(m[kind])[0, task]), rtol=1e-5)
+  with pytest.raises(ValueError, match="whole iterations"):
+    buffer_tasks(psi, loop.initial_episodes, loop.collection_episodes, size - 1)
+
+
 def test_same_seed_same_numbers(admrl_run):
   loop, _, run, _, _, (s1, m1), _ = admrl_run
   again, m_again = run(loop.init(jax.random.key(0)))
