@@ -12,6 +12,8 @@
 #   experiments/hopper_study.sh coverage    # the share of each run's tasks in the protocol's four regions
 #   experiments/hopper_study.sh noise       # each published model-based run's final model under KEYS (3) evaluation keys,
 #                                           # then the folder's noise table (evaluation_noise/table.md) recomputed
+#   experiments/hopper_study.sh model_error # the model link: every model-based run with checkpoints here, its final
+#                                           # model's prediction error per task cell on the other runs' real data
 #   experiments/hopper_study.sh all         # every stage still to do, in the fourth amendment's order (below)
 #
 # SEEDS="0 1 2" limits study or baselines to those seeds (the fourth amendment's order: the model-based
@@ -178,8 +180,28 @@ PY
     SEEDS="0 1 2" "$0" study
     SEEDS="0 1 2" "$0" baselines
     SEEDS="3 4" "$0" study
+    "$0" model_error
     "$0" curves
     "$0" coverage ;;
+  model_error)   # one pool: the published model-based runs whose checkpoints are here (runs/ is machine-local),
+                 # each scored on the others' real trajectories; written as model_error/map_s<seeds>.json, .md, .png
+    F=docs/runs/hopper_2d_n100; O=$F/model_error
+    names=$(for run in $(published unif gauss admrl $(experiments/corner_screening.sh chosen 2>/dev/null || true)); do
+              if [ -d runs/hopper_2d_n100/$run/checkpoints ]; then echo $run; fi; done | paste -sd, -)
+    if [ "$(echo "$names" | tr ',' '\n' | grep -c .)" -lt 2 ]; then
+      echo "model_error: fewer than 2 published model-based runs with checkpoints here ($names): nothing measured" >&2; exit 0
+    fi
+    seeds=$(echo "$names" | tr ',' '\n' | sed 's/.*-s//' | sort -un | paste -sd- -)
+    OUTF=$O/map_s$seeds.json
+    if [ -f $OUTF ] && [ "$($PY -c "import json,sys; print(','.join(json.load(open(sys.argv[1]))['pool']))" $OUTF)" = "$names" ]; then
+      echo "model_error: $OUTF measured this pool already"; exit 0
+    fi
+    mkdir -p $O
+    $PY -m experiments.model_error_map $F --runs_root=runs/hopper_2d_n100 --runs=$names --out=$OUTF \
+      --regions="fast backward:-2,1.2:-1.3333,2.0" --regions="fast forward:1.3333,1.2:2,2.0" \
+      --regions="high:-2,1.87:2,2.0" --regions="slow-backward-low:-2,1.2:0,1.47"
+    commit_files "Hopper2D study: the model link, final models' prediction error per task cell ($OUTF)" \
+      $OUTF ${OUTF%.json}.md ${OUTF%.json}.png ;;
   coverage)   # the protocol's four regions of (velocity, height) in [-2, 2] x [1.2, 2.0]
     F=docs/runs/hopper_2d_n100
     for region in "fast backward:-2,1.2:-1.3333,2.0" "fast forward:1.3333,1.2:2,2.0" "high:-2,1.87:2,2.0" \
