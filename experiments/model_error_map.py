@@ -105,7 +105,10 @@ def main(argv):
   if not _RUNS_ROOT.value or not os.path.isdir(_RUNS_ROOT.value):
     fail(f"runs_root: give the folder of the runs' directories with checkpoints, got {_RUNS_ROOT.value!r}")
   horizons = positive_ints("horizons", _HORIZONS.value)
-  (stride,), (per_cell,) = positive_ints("stride", [_STRIDE.value]), positive_ints("per_cell", [_PER_CELL.value])
+  for flag in (_STRIDE, _PER_CELL):
+    if flag.value < 1:
+      fail(f"{flag.name}: must be a positive integer, got {flag.value}")
+  stride, per_cell = _STRIDE.value, _PER_CELL.value
   boxes = regions()
   if _OUT.value:
     if os.path.isdir(_OUT.value):
@@ -115,13 +118,20 @@ def main(argv):
     published = load_runs(folder)
   except ValueError as err:
     fail(f"study folder: {err}")
+  with_rows = [r for r in published if r["rows"]]
+  if not with_rows:
+    fail(f"study folder: {folder!r} holds no published run with an eval.csv")
+  labels = [r["psi"] for r in with_rows[0]["rows"] if r["set"] == "in_box" and r["budget"] == "zero_shot"]
+  centers = np.asarray([[float(x) for x in p.split()] for p in labels])
+  for spec, (_, lo, _) in zip(_REGIONS.value, boxes):
+    if lo.shape[0] != centers.shape[1]:
+      fail(f"regions: the folder's tasks have {centers.shape[1]} coordinates, got {lo.shape[0]} in {spec!r}")
+  try:
+    half = model_error.grid_half_width(centers)
+  except ValueError as err:
+    fail(f"study folder: its in-box tasks are not a grid: {err}")
   runs = measured_runs(folder, _RUNS_ROOT.value, published)
   v_star = shared_v_star(published)
-  labels = [r["psi"] for r in runs[0]["rows"] if r["set"] == "in_box" and r["budget"] == "zero_shot"]
-  centers = np.asarray([[float(x) for x in p.split()] for p in labels])
-  half = model_error.grid_half_width(centers)
-  if any(b[1].shape[0] != centers.shape[1] for b in boxes):
-    fail(f"regions: the folder's tasks have {centers.shape[1]} coordinates")
 
   models, pool, owners, points = [], [], [], []
   for i, r in enumerate(runs):
