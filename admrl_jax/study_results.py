@@ -303,3 +303,31 @@ def proposed_tasks(metrics_csv: str) -> np.ndarray:
   if not dims:
     return np.zeros((0, 2))
   return np.asarray([[float(r[f"psi/{t}/{j}"]) for j in dims] for r in rows for t in tasks]).reshape(-1, len(dims))
+
+
+def grid_gradient(centers: np.ndarray, values: np.ndarray, psi: np.ndarray) -> np.ndarray:
+  """[2]: the gradient at psi [2] of the bilinear interpolant of values [G] on a regular 2-D grid of
+  centres [G, 2] (psi clipped into the grid)."""
+  xs, ys = np.unique(centers[:, 0]), np.unique(centers[:, 1])
+  table = {(round(x, 6), round(y, 6)): v for (x, y), v in zip(centers, values)}
+  f = lambda i, j: table[(round(xs[i], 6), round(ys[j], 6))]
+  p = np.clip(psi, [xs[0], ys[0]], [xs[-1], ys[-1]])
+  i = int(np.clip(np.searchsorted(xs, p[0], side="right") - 1, 0, len(xs) - 2))
+  j = int(np.clip(np.searchsorted(ys, p[1], side="right") - 1, 0, len(ys) - 2))
+  dx, dy = xs[i + 1] - xs[i], ys[j + 1] - ys[j]
+  tx, ty = (p[0] - xs[i]) / dx, (p[1] - ys[j]) / dy
+  f00, f10, f01, f11 = f(i, j), f(i + 1, j), f(i, j + 1), f(i + 1, j + 1)
+  return np.asarray([((1 - ty) * (f10 - f00) + ty * (f11 - f01)) / dx,
+                     ((1 - tx) * (f01 - f00) + tx * (f11 - f10)) / dy])
+
+
+def logged_gradients(metrics_csv: str) -> dict[int, list[tuple[np.ndarray, np.ndarray]]]:
+  """iteration -> [(psi [2], task gradient [2])] per task, from metrics.csv ({} without a task gradient)."""
+  with open(metrics_csv) as fh:
+    rows = list(csv.DictReader(fh))
+  if not rows or "task_gradient/0/0" not in rows[0]:
+    return {}
+  tasks = sorted({c.split("/")[1] for c in rows[0] if c.startswith("task_gradient/")}, key=int)
+  return {int(float(r["iteration"])): [(np.asarray([float(r[f"psi/{t}/0"]), float(r[f"psi/{t}/1"])]),
+                                        np.asarray([float(r[f"task_gradient/{t}/0"]), float(r[f"task_gradient/{t}/1"])]))
+                                       for t in tasks] for r in rows}

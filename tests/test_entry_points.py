@@ -244,6 +244,16 @@ CASES = {
         (["{tmp}/pub/s", "--runs_root={tmp}/empty"],
          "error: runs: need at least 2 runs (each is scored on the others' data), got []"),
     ],
+    "experiments.task_gradient_alignment": [
+        UNKNOWN_FLAG,
+        ([], "error: expected 1 positional argument(s) (the study folder), got []"),
+        (["{tmp}/nope"], "error: study folder: no such folder '{tmp}/nope'"),
+        (["{tmp}/pub/s", "--window=0"], "error: window: must be a positive integer, got 0"),
+        (["{tmp}/pub/s", "--evaluator=nope"], "error: evaluator: value should be one of <policy|planner> (got 'nope')"),
+        (["{tmp}/pub/s"], "error: rows: no evaluated run of ['admrl'] in '{tmp}/pub/s'"),
+        (["{tmp}/pub/s", "--rows=unif"],
+         "error: rows: unif-s0 logged no task gradient (metrics.csv has no task_gradient columns)"),
+    ],
     "experiments.planner_floor": [
         UNKNOWN_FLAG,
         (["{tmp}/pub/s", *UNKNOWN_FAMILY[0]], "error: family: the planner floor is for the analytic families "

@@ -375,3 +375,25 @@ def test_few_shot_changes_pool_every_task_of_every_seed_against_its_own_zero_sho
   rows = rt.few_shot_changes(runs, v_star, ["few_shot_2000", "few_shot_4000"])
   assert rows == [["AdMRL", "+0.0 / +41.0 (38%)", "-"]]
   assert "the change of the gap from zero-shot" in rt.few_shot_table(runs, v_star)
+
+
+def test_grid_gradient_is_the_bilinear_interpolants_exact_slope():
+  from admrl_jax.study_results import grid_gradient
+  xs, ys = np.linspace(-2, 2, 7), np.linspace(1.2, 2.0, 7)
+  centers = np.asarray([[x, y] for x in xs for y in ys])
+  linear = 3.0 * centers[:, 0] - 5.0 * centers[:, 1]
+  for psi in ([0.1, 1.5], [-2.0, 1.2], [2.0, 2.0], [2.5, 0.0]):           # inside, on corners, outside (clipped)
+    np.testing.assert_allclose(grid_gradient(centers, linear, np.asarray(psi)), [3.0, -5.0], atol=1e-9)
+  bilinear = centers[:, 0] * centers[:, 1]                                # exact for a bilinear interpolant
+  np.testing.assert_allclose(grid_gradient(centers, bilinear, np.asarray([0.3, 1.55])), [1.55, 0.3], atol=1e-9)
+
+
+def test_logged_gradients_read_each_tasks_psi_and_gradient(tmp_path):
+  from admrl_jax.study_results import logged_gradients
+  path = tmp_path / "metrics.csv"
+  path.write_text("iteration,psi/0/0,psi/0/1,psi/1/0,psi/1/1,task_gradient/0/0,task_gradient/0/1,"
+                  "task_gradient/1/0,task_gradient/1/1\n1,0.5,1.5,-1,1.3,2,3,4,5\n")
+  ((psi0, g0), (psi1, g1)), = logged_gradients(str(path)).values()
+  np.testing.assert_array_equal(np.concatenate([psi0, g0, psi1, g1]), [0.5, 1.5, 2, 3, -1, 1.3, 4, 5])
+  path.write_text("iteration,psi/0/0,psi/0/1\n1,0.5,1.5\n")
+  assert logged_gradients(str(path)) == {}
