@@ -11,7 +11,8 @@ that the cell's tasks lead a policy to. A model is scored on trajectories it did
 The error of an h-step open-loop prediction from step t (the model fed its own predictions and the
 recorded actions t .. t+h-1) is the root mean square over state dimensions of (predicted - true state at
 t+h) / scale, with ``scale`` [ds] the reference's per-dimension standard deviation of one step's change:
-h = 1 is, up to the normaliser, the model's own training loss. A start counts where the episode was alive
+at h = 1 it is the model's own training loss (``DynamicsModel.loss``, which sums over dimensions where
+this averages) divided by sqrt(ds), up to the normaliser. A start counts where the episode was alive
 through step t+h-1 (``types.alive_mask``).
 """
 from __future__ import annotations
