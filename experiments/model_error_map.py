@@ -98,6 +98,39 @@ def measured_runs(folder: str, root: str, published: list[dict]) -> list[dict]:
   return chosen
 
 
+def within_cells(out: dict, centers: np.ndarray, common: np.ndarray, folder: str) -> str:
+  """The links across runs, each task cell compared with itself: every (run, common cell) pair's values
+  minus the cell's mean over the runs, then Spearman over the pairs (written into ``out``). Task
+  difficulty, the same for every run at a cell, drops out: does a run whose model predicts worse at a
+  cell than the other runs' models plan worse there, and did training there make its model better?"""
+  names = list(out["runs"])
+  half = model_error.grid_half_width(centers)
+  share = []
+  for n in names:
+    cells = model_error.cells_of(proposed_tasks(os.path.join(folder, n, "metrics.csv")), centers, half)
+    share.append(np.bincount(cells[cells >= 0], minlength=len(centers)) / max(len(cells), 1))
+  share = np.asarray(share)[:, common]
+  centred = lambda x: (x - np.nanmean(x, axis=0)).ravel()
+  pairs = {"the run's share of its own proposed tasks in the cell": share}
+  for which in ("planner", "policy"):
+    g = [out["runs"][n]["gaps"].get(which) for n in names]
+    if all(x is not None for x in g):
+      pairs[f"its {which} gap there"] = np.asarray(g, float)[:, common]
+  out["within_cells"], lines = {}, []
+  for h, horizon in enumerate(out["horizons"]):
+    err = np.asarray([out["runs"][n]["errors"][h] for n in names])[:, common]                 # [R, C]
+    for label, values in pairs.items():
+      a, b = centred(err), centred(values)
+      ok = np.isfinite(a) & np.isfinite(b)
+      if ok.sum() < 3 or len(set(b[ok])) < 2:
+        continue
+      rho, p = stats.spearmanr(a[ok], b[ok])
+      out["within_cells"][f"h={horizon}: {label}"] = {"rho": float(rho), "p": float(p), "pairs": int(ok.sum())}
+      lines.append([str(horizon), label, str(int(ok.sum())), f"{rho:+.2f}", f"{p:.3g}"])
+  return tables.markdown(["h", "a run's h-step model error in a cell, against", "(run, cell) pairs",
+                          "Spearman rho (both centred on the cell's mean over runs)", "p"], lines)
+
+
 def main(argv):
   (folder,) = start(argv, positional=("the study folder",))
   if not os.path.isdir(folder):
@@ -211,7 +244,7 @@ def main(argv):
       v["spearman"][which] = {"rho": float(rho), "p": float(p), "cells": int(ok.sum())}
       row.append(f"{rho:+.2f} ({p:.3f})")
     rows.append(row)
-  text = tables.markdown(header, rows)
+  text = tables.markdown(header, rows) + "\n" + within_cells(out, centers, common, folder)
   print(text, end="")
   if _OUT.value:
     os.makedirs(os.path.dirname(_OUT.value) or ".", exist_ok=True)
