@@ -10,9 +10,11 @@ that the cell's tasks lead a policy to. A model is scored on trajectories it did
 
 The error of an h-step open-loop prediction from step t (the model fed its own predictions and the
 recorded actions t .. t+h-1) is the root mean square over state dimensions of (predicted - true state at
-t+h) / scale, with ``scale`` [ds] the reference's per-dimension standard deviation of one step's change:
-at h = 1 it is the model's own training loss (``DynamicsModel.loss``, which sums over dimensions where
-this averages) divided by sqrt(ds), up to the normaliser. A start counts where the episode was alive
+t+h) / scale, with ``scale`` [ds] a per-dimension standard deviation of one step's change (the CLI's:
+over the whole pool, one scale for every run): at h = 1 and with ``model.loss_horizon`` 1 it is the
+model's own training loss (``DynamicsModel.loss``, which sums over dimensions where this averages)
+divided by sqrt(ds), up to the normaliser. A cell's mean pools the starts of its trajectories, so a
+trajectory that lives longer weighs more. A start counts where the episode was alive
 through step t+h-1 (``types.alive_mask``).
 """
 from __future__ import annotations

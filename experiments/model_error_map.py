@@ -98,37 +98,44 @@ def measured_runs(folder: str, root: str, published: list[dict]) -> list[dict]:
   return chosen
 
 
-def within_cells(out: dict, centers: np.ndarray, common: np.ndarray, folder: str) -> str:
+def within_cells(out: dict, centers: np.ndarray, common: np.ndarray, folder: str, permutations: int = 2000) -> str:
   """The links across runs, each task cell compared with itself: every (run, common cell) pair's values
-  minus the cell's mean over the runs, then Spearman over the pairs (written into ``out``). Task
-  difficulty, the same for every run at a cell, drops out: does a run whose model predicts worse at a
-  cell than the other runs' models plan worse there, and did training there make its model better?"""
+  minus the cell's mean over the runs, then Spearman over the pairs (written into ``out``); its p from
+  permutations of the runs' errors within each cell (the centred pairs of a cell are not independent).
+  A difficulty that is the same for every run at a cell drops out, but not all of it: each run is scored
+  on the others' trajectories, so where a run trained much the cell's reference is the others' and theirs
+  is largely its own. Does a run whose model predicts worse at a cell than the other runs' models plan
+  worse there, and did training there make its model better?"""
   names = list(out["runs"])
   half = model_error.grid_half_width(centers)
   share = []
   for n in names:
     cells = model_error.cells_of(proposed_tasks(os.path.join(folder, n, "metrics.csv")), centers, half)
     share.append(np.bincount(cells[cells >= 0], minlength=len(centers)) / max(len(cells), 1))
-  share = np.asarray(share)[:, common]
-  centred = lambda x: (x - np.nanmean(x, axis=0)).ravel()
-  pairs = {"the run's share of its own proposed tasks in the cell": share}
+  pairs = {"the run's share of its own proposed tasks in the cell": np.asarray(share)[:, common]}
   for which in ("planner", "policy"):
     g = [out["runs"][n]["gaps"].get(which) for n in names]
     if all(x is not None for x in g):
       pairs[f"its {which} gap there"] = np.asarray(g, float)[:, common]
+  rng = np.random.default_rng(0)
+  centred = lambda x: (x - x.mean(axis=0)).ravel()
   out["within_cells"], lines = {}, []
   for h, horizon in enumerate(out["horizons"]):
-    err = np.asarray([out["runs"][n]["errors"][h] for n in names])[:, common]                 # [R, C]
+    err = np.asarray([out["runs"][n]["errors"][h] for n in names])[:, common]                 # [R, C], finite
     for label, values in pairs.items():
-      a, b = centred(err), centred(values)
-      ok = np.isfinite(a) & np.isfinite(b)
-      if ok.sum() < 3 or len(set(b[ok])) < 2:
+      cols = np.all(np.isfinite(values), axis=0)                      # cells with every run's value
+      a, b = err[:, cols], values[:, cols]
+      if a.shape[1] < 3 or len(set(centred(b))) < 2:
         continue
-      rho, p = stats.spearmanr(a[ok], b[ok])
-      out["within_cells"][f"h={horizon}: {label}"] = {"rho": float(rho), "p": float(p), "pairs": int(ok.sum())}
-      lines.append([str(horizon), label, str(int(ok.sum())), f"{rho:+.2f}", f"{p:.3g}"])
-  return tables.markdown(["h", "a run's h-step model error in a cell, against", "(run, cell) pairs",
-                          "Spearman rho (both centred on the cell's mean over runs)", "p"], lines)
+      rho = stats.spearmanr(centred(a), centred(b))[0]
+      null = [stats.spearmanr(centred(rng.permuted(a, axis=0)), centred(b))[0] for _ in range(permutations)]
+      p = (1 + np.sum(np.abs(null) >= abs(rho) - 1e-12)) / (1 + permutations)
+      out["within_cells"][f"h={horizon}: {label}"] = {"rho": float(rho), "p": float(p), "cells": int(cols.sum()),
+                                                      "runs": len(names)}
+      lines.append([str(horizon), label, str(int(cols.sum())), f"{rho:+.2f}", f"{p:.3g}"])
+  return tables.markdown(["h", "a run's h-step model error in a cell, against", "cells (x every run)",
+                          "Spearman rho (both centred on the cell's mean over runs)",
+                          f"p ({permutations} permutations of the runs within each cell)"], lines)
 
 
 def main(argv):
@@ -217,9 +224,11 @@ def main(argv):
                               "errors": means.tolist(), "gaps": gaps}
     print(f"{r['name']}: {len(chosen)} reference trajectories in {int(np.sum(counts > 0))} cells", file=sys.stderr)
 
-  common = np.all([np.asarray(v["reference_per_cell"]) > 0 for v in out["runs"].values()], axis=0)
+  # the cells every run is scored on at every horizon (a cell whose reference episodes all fall before the
+  # longest horizon has no h-step start there)
+  common = np.all([np.all(np.isfinite(np.asarray(v["errors"])), axis=0) for v in out["runs"].values()], axis=0)
   out["common_cells"] = [labels[c] for c in np.flatnonzero(common)]
-  header = ["run", "cells (common / all)"] + [f"error, h = {h} (mean over common cells)" for h in horizons]
+  header = ["run", "cells scored for every run (common / all)"] + [f"error, h = {h} (mean over common cells)" for h in horizons]
   header += [f"{name}, h = {horizons[-1]}" for name, _, _ in boxes]
   header += [f"Spearman rho ({which} gap, error at h = {horizons[-1]}) (p)" for which in ("planner", "policy")]
   rows = []
