@@ -24,6 +24,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import stats
 
 from admrl_jax.types import Transition, alive_mask
 
@@ -133,3 +134,19 @@ def reference_indices(cells: np.ndarray, owners: np.ndarray, exclude: int, per_c
     in_cell = order[(cells[order] == c) & (owners[order] != exclude)]
     chosen.extend(in_cell[:per_cell].tolist())
   return np.asarray(sorted(chosen), dtype=np.int64)
+
+
+def within_cell_spearman(x: np.ndarray, y: np.ndarray, permutations: int = 2000, seed: int = 0) -> tuple[float, float]:
+  """(rho, p) of two quantities [R runs, C cells] compared across runs within each cell: both centred on
+  the cell's mean over the runs, Spearman over the R x C pairs; p two-sided from ``permutations`` draws
+  that shuffle x's runs within every cell (the centred pairs of a cell are not independent). Cells
+  with a non-finite value of either are left out; ValueError when fewer than 3 remain."""
+  keep = np.all(np.isfinite(x), axis=0) & np.all(np.isfinite(y), axis=0)
+  if keep.sum() < 3:
+    raise ValueError(f"within-cell comparison: {int(keep.sum())} cells with every run's values (need 3)")
+  x, y = x[:, keep], y[:, keep]
+  centred = lambda v: (v - v.mean(axis=0)).ravel()
+  rho = stats.spearmanr(centred(x), centred(y))[0]
+  rng = np.random.default_rng(seed)
+  null = np.asarray([stats.spearmanr(centred(rng.permuted(x, axis=0)), centred(y))[0] for _ in range(permutations)])
+  return float(rho), float((1 + np.sum(np.abs(null) >= abs(rho) - 1e-12)) / (1 + permutations))

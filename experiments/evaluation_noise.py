@@ -11,7 +11,6 @@ the per-task spread of the gap over keys, and whether key 0 reproduces the publi
 study's primary statistic is key 0's worst case; a spread over keys as large as the difference between
 methods says one evaluation cannot separate them.
 """
-import json
 import os
 import sys
 
@@ -20,7 +19,7 @@ import numpy as np
 from absl import flags
 
 from admrl_jax import tables
-from admrl_jax.cli.common import checked_choices, checked_folder, checked_run_config, fail, run, start
+from admrl_jax.cli.common import checked_choices, checked_json_out, checked_run_config, fail, run, start, write_json
 from admrl_jax.config import is_model_free
 from admrl_jax.configs.default import get_config as default_config
 from admrl_jax.evaluation_noise import EVALUATORS, folder_table, noise_summary, returns_over_keys
@@ -65,10 +64,7 @@ def main(argv):
   if _TABLE.value is not None:
     write_table(_TABLE.value, evaluators)
     return
-  if _OUT.value:
-    if os.path.isdir(_OUT.value):
-      fail(f"out: {_OUT.value!r} is a folder; give the JSON file's path")
-    checked_folder("out", os.path.dirname(_OUT.value) or ".")
+  checked_json_out("out", _OUT.value)
   if not _RUN_DIR.value:
     fail("run_dir: give a run directory with a checkpoint")
   if not _PUBLISHED.value:
@@ -124,10 +120,7 @@ def main(argv):
                          "worst case of the key-mean gap", "worst task per key", "per-task sd over keys: mean / max",
                          "key 0 minus published: largest |difference|"], rows), end="")
   if _OUT.value:
-    os.makedirs(os.path.dirname(_OUT.value) or ".", exist_ok=True)
-    with open(_OUT.value, "w") as fh:
-      json.dump(out, fh, indent=1)
-    print(f"wrote {_OUT.value}", file=sys.stderr)
+    write_json(_OUT.value, out)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ import ml_collections
 import numpy as np
 from absl import flags
 
-from admrl_jax.cli.common import checked_choices, checked_folder, define_config, fail, run, start
+from admrl_jax.cli.common import checked_choices, checked_folder, checked_json_out, define_config, fail, run, start
 from admrl_jax.config import ConfigError, build, validate
 from admrl_jax.oracles.trajectory import model_planner, trajectory_optimisation_oracle
 from admrl_jax.rollout import model_step_fn
@@ -85,10 +85,7 @@ def check_flags() -> None:
   checked_choices("hessians", _HESS.value, HESSIANS)
   if not _EPS.value > 0:
     fail(f"fd_eps: must be a positive number, got {_EPS.value}")
-  if _OUT.value:
-    if os.path.isdir(_OUT.value):
-      fail(f"out: {_OUT.value!r} is a folder; give the JSON file's path")
-    checked_folder("out", os.path.dirname(_OUT.value) or ".")
+  checked_json_out("out", _OUT.value)
   try:
     measured_config(_CONFIG.value)
   except ValueError as err:   # ConfigError too

@@ -14,6 +14,8 @@
 #                                           # then the folder's noise table (evaluation_noise/table.md) recomputed
 #   experiments/hopper_study.sh model_error # the model link: every model-based run with checkpoints here, its final
 #                                           # model's prediction error per task cell on the other runs' real data
+#   experiments/hopper_study.sh optimism    # the planner audited: each published model-based run's final model
+#                                           # (checkpoints here), its chosen plans' promised minus true return
 #   experiments/hopper_study.sh all         # every stage still to do, in the fourth amendment's order (below)
 #
 # SEEDS="0 1 2" limits study or baselines to those seeds (the fourth amendment's order: the model-based
@@ -99,6 +101,7 @@ case "${1:-}" in
         $PY -m experiments.study --study=hopper_2d_n100 --config=$C --seeds=$seed "${FEW[@]}" --commit $ARGS
         curve $row-s$seed --iterations=$CURVE
         KEYS=3 EVALUATORS=planner RUNS=$row-s$seed "$0" noise   # the fifth amendment's secondary statistic
+        RUNS=$row-s$seed "$0" optimism                          # the model-exploitation link (item 6)
       done
     done ;;
   cost)   # per baseline, seed 0, outside the study folder: its study run's compile and two chunks, then killed
@@ -181,6 +184,7 @@ PY
     SEEDS="0 1 2" "$0" baselines
     SEEDS="3 4" "$0" study
     "$0" model_error
+    "$0" optimism
     "$0" curves
     "$0" coverage ;;
   model_error)   # one pool: the published model-based runs whose checkpoints are here (runs/ is machine-local),
@@ -202,6 +206,27 @@ PY
       --regions="high:-2,1.87:2,2.0" --regions="slow-backward-low:-2,1.2:0,1.47"
     commit_files "Hopper2D study: the model link, final models' prediction error per task cell ($OUTF)" \
       $OUTF ${OUTF%.json}.md ${OUTF%.json}.png ;;
+  optimism)   # the model-exploitation link: each published model-based run's final model (checkpoints in runs/,
+              # this machine) planned through again with the study's key, every chosen plan scored by the model
+              # and by the true system; RUNS= names runs; then the folder's table (planner_optimism/table.md)
+    F=docs/runs/hopper_2d_n100; O=$F/planner_optimism; mkdir -p $O
+    for run in ${RUNS:-$(published unif gauss admrl $(experiments/corner_screening.sh chosen 2>/dev/null || true))}; do
+      if [ ! -f $O/$run.json ]; then
+        if [ ! -d runs/hopper_2d_n100/$run/checkpoints ]; then
+          echo "$run: no checkpoints in runs/ here: not audited" >&2; continue
+        fi
+        $PY -m experiments.planner_optimism --run_dir=runs/hopper_2d_n100/$run --published=$F --out=$O/$run.json.part
+        mv $O/$run.json.part $O/$run.json
+      fi
+      if git ls-files --error-unmatch $O/$run.json > /dev/null 2>&1 && git diff --quiet HEAD -- $O/$run.json; then
+        echo "$run: audited and committed already ($O/$run.json)"; continue
+      fi
+      commit_files "Hopper2D study: $run's model planner audited (promised minus true return of its plans, $O/$run.json)" $O/$run.json
+    done
+    if ! $PY -m experiments.planner_optimism --table=$F > /dev/null; then echo "optimism table: not recomputed" >&2
+    elif git ls-files --error-unmatch $O/table.md > /dev/null 2>&1 && git diff --quiet HEAD -- $O/table.md; then
+      echo "optimism table: unchanged"
+    else commit_files "Hopper2D study: the planner-optimism table recomputed ($O/table.md)" $O/table.md; fi ;;
   coverage)   # the protocol's four regions of (velocity, height) in [-2, 2] x [1.2, 2.0]
     F=docs/runs/hopper_2d_n100
     for region in "fast backward:-2,1.2:-1.3333,2.0" "fast forward:1.3333,1.2:2,2.0" "high:-2,1.87:2,2.0" \

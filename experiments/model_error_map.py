@@ -8,7 +8,8 @@ on real trajectories it did not train on, beside its gap there (``admrl_jax.mode
 The pool is the real trajectories in the final replay buffers of the runs measured (each run's last
 checkpoint under --runs_root, which must be the published run's final iteration), binned into the folder's
 in-box grid cells by the task each was collected for (--bin_by=task, the default; the first episodes, of
-random actions, have none) or by its mean features (--bin_by=features: where its behaviour went). Each run is scored on up to --per_cell trajectories a cell
+random actions, have none) or by its mean features (--bin_by=features: where its behaviour went). Each
+run is scored on up to --per_cell trajectories a cell
 from the other runs of the pool (never its own data), the same ones for every run wherever that run does
 not own them. Printed (and written with --out, the figure beside it): per run the mean error over the cells
 every run's reference covers, per region, and the Spearman correlation over those cells between the error
@@ -26,7 +27,7 @@ from absl import flags
 from scipy import stats
 
 from admrl_jax import model_error, tables
-from admrl_jax.cli.common import checked_folder, checked_run_config, fail, run, start
+from admrl_jax.cli.common import checked_json_out, checked_run_config, fail, run, start
 from admrl_jax.config import is_model_free
 from admrl_jax.configs.default import get_config as default_config
 from admrl_jax.plots import study_gap_maps
@@ -117,22 +118,19 @@ def within_cells(out: dict, centers: np.ndarray, common: np.ndarray, folder: str
     g = [out["runs"][n]["gaps"].get(which) for n in names]
     if all(x is not None for x in g):
       pairs[f"its {which} gap there"] = np.asarray(g, float)[:, common]
-  rng = np.random.default_rng(0)
-  centred = lambda x: (x - x.mean(axis=0)).ravel()
   out["within_cells"], lines = {}, []
   for h, horizon in enumerate(out["horizons"]):
     err = np.asarray([out["runs"][n]["errors"][h] for n in names])[:, common]                 # [R, C], finite
     for label, values in pairs.items():
-      cols = np.all(np.isfinite(values), axis=0)                      # cells with every run's value
-      a, b = err[:, cols], values[:, cols]
-      if a.shape[1] < 3 or len(set(centred(b))) < 2:
+      cols = int(np.sum(np.all(np.isfinite(values), axis=0)))
+      try:
+        rho, p = model_error.within_cell_spearman(err, values, permutations)
+      except ValueError:
         continue
-      rho = stats.spearmanr(centred(a), centred(b))[0]
-      null = [stats.spearmanr(centred(rng.permuted(a, axis=0)), centred(b))[0] for _ in range(permutations)]
-      p = (1 + np.sum(np.abs(null) >= abs(rho) - 1e-12)) / (1 + permutations)
-      out["within_cells"][f"h={horizon}: {label}"] = {"rho": float(rho), "p": float(p), "cells": int(cols.sum()),
-                                                      "runs": len(names)}
-      lines.append([str(horizon), label, str(int(cols.sum())), f"{rho:+.2f}", f"{p:.3g}"])
+      if not np.isfinite(rho):
+        continue
+      out["within_cells"][f"h={horizon}: {label}"] = {"rho": rho, "p": p, "cells": cols, "runs": len(names)}
+      lines.append([str(horizon), label, str(cols), f"{rho:+.2f}", f"{p:.3g}"])
   return tables.markdown(["h", "a run's h-step model error in a cell, against", "cells (x every run)",
                           "Spearman rho (both centred on the cell's mean over runs)",
                           f"p ({permutations} permutations of the runs within each cell)"], lines)
@@ -150,10 +148,7 @@ def main(argv):
       fail(f"{flag.name}: must be a positive integer, got {flag.value}")
   stride, per_cell = _STRIDE.value, _PER_CELL.value
   boxes = regions()
-  if _OUT.value:
-    if os.path.isdir(_OUT.value):
-      fail(f"out: {_OUT.value!r} is a folder; give the JSON file's path")
-    checked_folder("out", os.path.dirname(_OUT.value) or ".")
+  checked_json_out("out", _OUT.value)
   try:
     published = load_runs(folder)
   except ValueError as err:
@@ -228,13 +223,15 @@ def main(argv):
   # longest horizon has no h-step start there)
   common = np.all([np.all(np.isfinite(np.asarray(v["errors"])), axis=0) for v in out["runs"].values()], axis=0)
   out["common_cells"] = [labels[c] for c in np.flatnonzero(common)]
-  header = ["run", "cells scored for every run (common / all)"] + [f"error, h = {h} (mean over common cells)" for h in horizons]
+  header = ["run", "cells scored for every run (common / all)"]
+  header += [f"error, h = {h} (mean over common cells)" for h in horizons]
   header += [f"{name}, h = {horizons[-1]}" for name, _, _ in boxes]
   header += [f"Spearman rho ({which} gap, error at h = {horizons[-1]}) (p)" for which in ("planner", "policy")]
   rows = []
   for name, v in out["runs"].items():
     err = np.asarray(v["errors"])
-    row = [name, f"{int(common.sum())} / {len(labels)}"] + [f"{np.mean(err[h][common]):.2f}" for h in range(len(horizons))]
+    row = [name, f"{int(common.sum())} / {len(labels)}"]
+    row += [f"{np.mean(err[h][common]):.2f}" for h in range(len(horizons))]
     v["region_errors"] = {}
     for region, lo, hi in boxes:
       inside = common & np.all((centers >= lo - 1e-9) & (centers <= hi + 1e-9), axis=1)
@@ -262,12 +259,13 @@ def main(argv):
     with open(os.path.splitext(_OUT.value)[0] + ".md", "w") as fh:
       command = (f"python -m experiments.model_error_map {folder} --runs_root={_RUNS_ROOT.value} "
                  f"--runs={','.join(out['pool'])} --per_cell={per_cell} --horizons={','.join(map(str, horizons))} "
-                 f"--stride={stride} --bin_by={_BIN_BY.value}" + "".join(f" --regions='{spec}'" for spec in _REGIONS.value))
+                 f"--stride={stride} --bin_by={_BIN_BY.value}"
+                 + "".join(f" --regions='{spec}'" for spec in _REGIONS.value))
       fh.write(f"Generated by `{command}`.\n\n{text}")
     figure = os.path.splitext(_OUT.value)[0] + ".png"
-    maps = {f"{NAMES.get(v['group'], v['group'])} s{v['seed']}": np.asarray(v["errors"][-1]) for v in out["runs"].values()}
-    task_paths = {f"{NAMES.get(v['group'], v['group'])} s{v['seed']}": [proposed_tasks(os.path.join(folder, n, "metrics.csv"))]
-                  for n, v in out["runs"].items()}
+    panel = lambda v: f"{NAMES.get(v['group'], v['group'])} s{v['seed']}"
+    maps = {panel(v): np.asarray(v["errors"][-1]) for v in out["runs"].values()}
+    task_paths = {panel(v): [proposed_tasks(os.path.join(folder, n, "metrics.csv"))] for n, v in out["runs"].items()}
     study_gap_maps(figure, maps, centers, task_paths, f"{horizons[-1]}-step open-loop model error per task cell "
                    "(on the other runs' real trajectories; blank: no reference) and each run's proposed tasks",
                    label=f"model error, h = {horizons[-1]}")

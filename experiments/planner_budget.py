@@ -21,7 +21,7 @@ import numpy as np
 from absl import flags
 
 from admrl_jax import tables
-from admrl_jax.cli.common import checked_folder, checked_run_config, fail, run as run_main, start
+from admrl_jax.cli.common import checked_json_out, checked_run_config, fail, run as run_main, start
 from admrl_jax.evaluation_protocol import EvaluationProtocol
 from admrl_jax.oracles.mpc import TASK_BATCH
 from admrl_jax.oracles.planner import ModelPlanner
@@ -39,10 +39,7 @@ def main(argv):
   start(argv)
   if not _RUN_DIR.value:
     fail("run_dir: give a run directory with a checkpoint")
-  if _OUT.value:
-    if os.path.isdir(_OUT.value):
-      fail(f"out: {_OUT.value!r} is a folder; give the JSON file's path")
-    checked_folder("out", os.path.dirname(_OUT.value) or ".")
+  checked_json_out("out", _OUT.value)
   config = checked_run_config(_RUN_DIR.value)
   if not checkpoint_steps(_RUN_DIR.value):
     fail(f"run_dir: {_RUN_DIR.value!r} holds no checkpoint yet")

@@ -254,6 +254,20 @@ CASES = {
         (["{tmp}/pub/s", "--rows=unif"],
          "error: rows: unif-s0 logged no task gradient (metrics.csv has no task_gradient columns)"),
     ],
+    "experiments.planner_optimism": [
+        UNKNOWN_FLAG,
+        STRAY,
+        ([], "error: run_dir: give a run directory with a checkpoint"),
+        (["--run_dir={tmp}/run"], "error: published: give the study folder that holds the run's published eval.csv"),
+        (["--run_dir={tmp}/run", "--published={tmp}/pub/s", "--out={tmp}/empty"],
+         "error: out: '{tmp}/empty' is a folder; give the JSON file's path"),
+        (["--run_dir={tmp}/run", "--published={tmp}/pub/s"],
+         "error: published: no '{tmp}/pub/s/run/eval.csv' (the run's published evaluation)"),
+        (["--run_dir={tmp}/pub/s/unif-s0", "--published={tmp}/pub/s"],
+         "error: run_dir: '{tmp}/pub/s/unif-s0' holds no checkpoint"),
+        (["--table={tmp}/empty"],
+         "error: table: no '{tmp}/empty/planner_optimism/*.json' (audit runs first: --run_dir --published)"),
+    ],
     "experiments.planner_floor": [
         UNKNOWN_FLAG,
         (["{tmp}/pub/s", *UNKNOWN_FAMILY[0]], "error: family: the planner floor is for the analytic families "

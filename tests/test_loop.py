@@ -100,7 +100,8 @@ def test_buffer_tasks_name_the_task_each_real_episode_was_collected_for(admrl_ru
   tasks = buffer_tasks(psi, loop.initial_episodes, loop.collection_episodes, size)
   assert tasks.shape == (size, psi.shape[-1]) and np.isnan(tasks[:loop.initial_episodes]).all()
   data = jax.tree.map(lambda x: x[:size], s2.buffer.data)
-  per_iteration, first, last = K * sum(loop.collection_episodes), loop.collection_episodes[0], loop.collection_episodes[-1]
+  episodes = loop.collection_episodes
+  per_iteration, first, last = K * sum(episodes), episodes[0], episodes[-1]
   for i, m in enumerate((m1, m2)):
     base = loop.initial_episodes + i * per_iteration
     for kind, start, n in (("return_hat", base, first), ("return_star", base + per_iteration - K * last, last)):

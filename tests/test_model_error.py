@@ -113,3 +113,17 @@ def test_buffer_tasks_follow_the_collection_order():
   np.testing.assert_array_equal(model_error.buffer_tasks(psi, 1, (2, 1), 13)[7:, 0], [2, 2, 3, 3, 2, 3])
   with pytest.raises(ValueError, match="at most 2 iterations"):
     model_error.buffer_tasks(psi, 1, (2, 1), 19)
+
+
+def test_within_cell_spearman_removes_each_cells_level_and_tests_by_permutation():
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=(4, 30))
+  level = 100.0 * rng.normal(size=30)                     # a per-cell difficulty, the same for every run
+  rho, p = model_error.within_cell_spearman(x, 2 * x + level, permutations=500)
+  assert rho > 0.99 and p < 0.01
+  rho, p = model_error.within_cell_spearman(x, rng.normal(size=(4, 30)) + level, permutations=500)
+  assert abs(rho) < 0.3 and p > 0.01
+  y = x.copy()
+  y[0, :28] = np.nan                                      # 2 cells left: refused
+  with pytest.raises(ValueError, match="2 cells"):
+    model_error.within_cell_spearman(x, y)

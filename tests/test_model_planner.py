@@ -81,3 +81,24 @@ def test_trajectory_planner_floor_at_the_oracles_budget_is_the_trajectory_oracle
                                                jax.random.key(config.eval.seed), config.eval.episodes, 100)
     np.testing.assert_allclose(np.asarray(returns), np.asarray(oracle), rtol=1e-5, atol=1e-4)
     assert np.ptp(np.asarray(returns)) > 1.0
+
+
+def test_mpc_audit_plays_the_planners_actions_and_a_true_model_promises_what_it_gets():
+  """The audited episode is the planner's own (same return, start by start); with the true dynamics as its
+  model every chosen plan's predicted score equals its true return (optimism 0); with a biased model the
+  two differ and the episode is still the one that model's planner plays."""
+  from admrl_jax.oracles.mpc import mpc_audit, mpc_episode
+  from admrl_jax.rollout import evaluation_starts
+  family = make_family("point_mass")
+  s0 = jax.tree.map(lambda x: x[0], evaluation_starts(family.env, jax.random.key(3), 1))
+  args = dict(plan_horizon=5, samples=16, sigma=0.5, knot_every=2)
+  true_step = family.env.step
+  drifted = lambda obs, a: (lambda nxt, tr: (nxt + 0.3, tr.replace(next_obs=nxt + 0.3)))(*true_step(obs, a))
+  for step, exact in ((true_step, True), (drifted, False)):
+    played, _ = jax.jit(lambda p: mpc_episode(family, p, s0, jax.random.key(5), model_step=step, **args))(PSIS[0])
+    ret, predicted, true, alive = jax.jit(lambda p: mpc_audit(family, p, s0, jax.random.key(5), model_step=step,
+                                                              **args))(PSIS[0])
+    np.testing.assert_allclose(ret, played, rtol=1e-6)
+    assert predicted.shape == true.shape == alive.shape == (family.env.horizon,)
+    gap = np.abs(np.asarray(predicted - true))[np.asarray(alive) > 0]
+    assert (np.max(gap) < 1e-4 * np.max(np.abs(np.asarray(true)))) if exact else (np.max(gap) > 1e-2)

@@ -206,6 +206,26 @@ def checked_folder(name: str, path: str) -> str:
   return path
 
 
+def checked_json_out(name: str, path: str) -> str:
+  """Exit 2 naming the flag unless ``path`` (a JSON file to write; "" for none) can be a file: not a
+  folder, in a folder that is or can be made one. Returns path."""
+  if path:
+    if os.path.isdir(path):
+      fail(f"{name}: {path!r} is a folder; give the JSON file's path")
+    checked_folder(name, os.path.dirname(path) or ".")
+  return path
+
+
+def write_json(path: str, value) -> None:
+  """``value`` as indented JSON at ``path`` (its folder made), announced on stderr."""
+  import json
+
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  with open(path, "w") as fh:
+    json.dump(value, fh, indent=1)
+  print(f"wrote {path}", file=sys.stderr)
+
+
 def checked_run_config(run_dir: str):
   """The config a run directory was started with (``run_dir.load_config``, validated); exit 2
   naming the run directory and what is wrong (no config.json, one that does not parse or validate)."""

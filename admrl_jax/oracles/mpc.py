@@ -51,14 +51,10 @@ def plan_noise(key: jax.Array, samples: int, plan_horizon: int, action_dim: int,
   return (1.0 - w) * knots[:, left] + w * knots[:, left + 1]
 
 
-def mpc_episode(family: TaskFamily, psi: jax.Array, state0, key: jax.Array, plan_horizon: int,
-                samples: int, sigma: float, knot_every: int = 1, model_step=None):
-  """One episode of predictive sampling from ``state0`` on the true system -> (return [], the episode's
-  transitions [T]: ``Transition``, masked after a termination as ``rollout.episode_scan`` masks).
-
-  The plans are scored on a copy of the true environment's state, or given ``model_step`` ((obs,
-  action) -> (next obs, Transition): a learned model's ``rollout.model_step_fn``) through that model
-  from the current observation: the model planner, whose gap is the model's."""
+def _mpc_scan(family: TaskFamily, psi: jax.Array, state0, key: jax.Array, plan_horizon: int, samples: int,
+              sigma: float, knot_every: int, model_step, audit: bool):
+  """The predictive-sampling episode (``mpc_episode``) as ``rollout.Episode``; with ``audit`` its outs are
+  each step's chosen plan scored by the planner and by the true system from the true state ([T] each)."""
   env = family.env
   if model_step is None:
     score = lambda state, a: open_loop_return(family, state, a, psi)
@@ -70,13 +66,39 @@ def mpc_episode(family: TaskFamily, psi: jax.Array, state0, key: jax.Array, plan
     candidates = jnp.clip(nominal[None] + noise.at[0].set(0.0), -1.0, 1.0)
     scores = jax.vmap(lambda a: score(state, a))(candidates)
     scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)  # argmax would pick a plan whose physics blew up
-    best = candidates[jnp.argmax(scores)]
-    return best[0], jnp.concatenate([best[1:], best[-1:]]), None
+    i = jnp.argmax(scores)
+    best = candidates[i]
+    out = (scores[i], open_loop_return(family, state, best, psi)) if audit else None
+    return best[0], jnp.concatenate([best[1:], best[-1:]]), out
 
   reward = lambda tr: family.reward(tr.c, tr.f, psi)
-  episode = episode_scan(env.step, env.observe, control, state0, jax.random.split(key, env.horizon),
-                         jnp.zeros((plan_horizon, env.action_dim)), reward=reward)
+  return episode_scan(env.step, env.observe, control, state0, jax.random.split(key, env.horizon),
+                      jnp.zeros((plan_horizon, env.action_dim)), reward=reward)
+
+
+def mpc_episode(family: TaskFamily, psi: jax.Array, state0, key: jax.Array, plan_horizon: int,
+                samples: int, sigma: float, knot_every: int = 1, model_step=None):
+  """One episode of predictive sampling from ``state0`` on the true system -> (return [], the episode's
+  transitions [T]: ``Transition``, masked after a termination as ``rollout.episode_scan`` masks).
+
+  The plans are scored on a copy of the true environment's state, or given ``model_step`` ((obs,
+  action) -> (next obs, Transition): a learned model's ``rollout.model_step_fn``) through that model
+  from the current observation: the model planner, whose gap is the model's."""
+  episode = _mpc_scan(family, psi, state0, key, plan_horizon, samples, sigma, knot_every, model_step, False)
   return jnp.sum(episode.rewards), episode.traj
+
+
+def mpc_audit(family: TaskFamily, psi: jax.Array, state0, key: jax.Array, plan_horizon: int, samples: int,
+              sigma: float, knot_every: int = 1, model_step=None):
+  """``mpc_episode`` (the same actions, so the same return) with each control step's chosen plan scored
+  twice -> (return [], predicted [T], true [T], alive [T]): predicted, its score by the planner (through
+  ``model_step``: what the model promised of the plan); true, the return of that plan's actions played
+  open loop on the true system from the true state; alive, the steps up to and including a termination.
+  predicted - true is the model's optimism about the plans it picked: the planner exploits a model
+  where it is large. With the true dynamics as the planner's simulator the two are equal."""
+  episode = _mpc_scan(family, psi, state0, key, plan_horizon, samples, sigma, knot_every, model_step, True)
+  predicted, true = episode.outs
+  return jnp.sum(episode.rewards), predicted, true, alive_mask(episode.traj.done)
 
 
 def mpc_features(family: TaskFamily, psi: jax.Array, key: jax.Array, plan_horizon: int, samples: int, sigma: float,
@@ -155,6 +177,27 @@ class MPCOracle(Oracle):
   def __call__(self, family, psis, eval_key, desc=None, task_batch: int = TASK_BATCH):
     return sampling_mpc_oracle(family, psis, eval_key, self.episodes, self.plan_horizon, self.samples, self.sigma,
                                self.knot_every, task_batch=task_batch, desc=desc or self.label)
+
+
+@functools.lru_cache(maxsize=4)
+def model_mpc_audit_fn(learner, episodes: int, samples: int, plan_horizon: int, sigma: float, knot_every: int):
+  """The model planner (``model_mpc_planner_fn``: the same start states, plan draws and actions), audited
+  (``mpc_audit``). Traceable: (model state, psi [k], eval key) -> (real return [], optimism [], predicted
+  [], true []): the mean over the starts of the return, and of the mean over each episode's alive steps
+  of the chosen plan's predicted score minus its true return, of the predicted score and of the true return."""
+  family, model = learner.family, learner.model
+
+  def one(ms, psi, key):
+    starts = evaluation_starts(family.env, key, episodes)
+    plan_keys = jax.random.split(eval_stream(key, "mpc_plans"), episodes)
+    run = lambda s0, k: mpc_audit(family, psi, s0, k, plan_horizon, samples, sigma, knot_every,
+                                  model_step_fn(model, ms, family.env))
+    ret, predicted, true, alive = jax.vmap(run)(starts, plan_keys)
+    steps = jnp.maximum(jnp.sum(alive, axis=1), 1.0)
+    mean = lambda x: jnp.mean(jnp.sum(x * alive, axis=1) / steps)
+    return jnp.mean(ret), mean(predicted - true), mean(predicted), mean(true)
+
+  return one
 
 
 @functools.lru_cache(maxsize=4)
