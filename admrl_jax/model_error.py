@@ -140,12 +140,15 @@ def within_cell_spearman(x: np.ndarray, y: np.ndarray, permutations: int = 2000,
   """(rho, p) of two quantities [R runs, C cells] compared across runs within each cell: both centred on
   the cell's mean over the runs, Spearman over the R x C pairs; p two-sided from ``permutations`` draws
   that shuffle x's runs within every cell (the centred pairs of a cell are not independent). Cells
-  with a non-finite value of either are left out; ValueError when fewer than 3 remain."""
+  with a non-finite value of either are left out; ValueError when fewer than 3 remain; (NaN, NaN) when a
+  side is constant once centred."""
   keep = np.all(np.isfinite(x), axis=0) & np.all(np.isfinite(y), axis=0)
   if keep.sum() < 3:
     raise ValueError(f"within-cell comparison: {int(keep.sum())} cells with every run's values (need 3)")
   x, y = x[:, keep], y[:, keep]
   centred = lambda v: (v - v.mean(axis=0)).ravel()
+  if np.ptp(centred(x)) == 0 or np.ptp(centred(y)) == 0:   # a constant side (runs alike in every cell)
+    return float("nan"), float("nan")
   rho = stats.spearmanr(centred(x), centred(y))[0]
   rng = np.random.default_rng(seed)
   null = np.asarray([stats.spearmanr(centred(rng.permuted(x, axis=0)), centred(y))[0] for _ in range(permutations)])

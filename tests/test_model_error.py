@@ -127,3 +127,4 @@ def test_within_cell_spearman_removes_each_cells_level_and_tests_by_permutation(
   y[0, :28] = np.nan                                      # 2 cells left: refused
   with pytest.raises(ValueError, match="2 cells"):
     model_error.within_cell_spearman(x, y)
+  assert all(np.isnan(model_error.within_cell_spearman(np.ones((3, 5)) + np.arange(5), x[:3, :5])))   # constant
