@@ -77,6 +77,13 @@ def grid_half_width(centers: np.ndarray) -> np.ndarray:
   return np.asarray(half)
 
 
+def cell_shares(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
+  """[C]: the share of points [n, k] (e.g. a run's proposed tasks) in each cell of the regular grid of
+  centres [C, k] (``cells_of``; a point in no cell counts in the total, in no share)."""
+  cells = cells_of(points, centers, grid_half_width(centers))
+  return np.bincount(cells[cells >= 0], minlength=len(centers)) / max(len(cells), 1)
+
+
 def step_scale(traj: Transition) -> np.ndarray:
   """[ds]: the standard deviation of one step's change (next_obs - obs) over the alive steps."""
   alive = np.asarray(alive_mask(traj.done), bool)

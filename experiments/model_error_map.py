@@ -108,11 +108,7 @@ def within_cells(out: dict, centers: np.ndarray, common: np.ndarray, folder: str
   is largely its own. Does a run whose model predicts worse at a cell than the other runs' models plan
   worse there, and did training there make its model better?"""
   names = list(out["runs"])
-  half = model_error.grid_half_width(centers)
-  share = []
-  for n in names:
-    cells = model_error.cells_of(proposed_tasks(os.path.join(folder, n, "metrics.csv")), centers, half)
-    share.append(np.bincount(cells[cells >= 0], minlength=len(centers)) / max(len(cells), 1))
+  share = [model_error.cell_shares(proposed_tasks(os.path.join(folder, n, "metrics.csv")), centers) for n in names]
   pairs = {"the run's share of its own proposed tasks in the cell": np.asarray(share)[:, common]}
   for which in ("planner", "policy"):
     g = [out["runs"][n]["gaps"].get(which) for n in names]

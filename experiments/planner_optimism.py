@@ -78,11 +78,7 @@ def write_table(folder: str) -> None:
   if len(paths) >= 2 and len({len(g) for g in gaps}) == 1:
     names = [os.path.splitext(os.path.basename(path))[0] for path in paths]
     centers = np.asarray([[float(x) for x in p.split()] for p in m["labels"]])
-    share = []
-    for n in names:   # each run's share of its own proposed tasks in each task's grid cell
-      cells = model_error.cells_of(proposed_tasks(os.path.join(folder, n, "metrics.csv")), centers,
-                                   model_error.grid_half_width(centers))
-      share.append(np.bincount(cells[cells >= 0], minlength=len(centers)) / max(len(cells), 1))
+    share = [model_error.cell_shares(proposed_tasks(os.path.join(folder, n, "metrics.csv")), centers) for n in names]
     lines = []
     for x_label, y_label, x, y in (("optimism", "planner gap", optimism, gaps),
                                    ("the run's share of its proposed tasks in the task's cell", "optimism", share,

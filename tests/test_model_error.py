@@ -128,3 +128,9 @@ def test_within_cell_spearman_removes_each_cells_level_and_tests_by_permutation(
   with pytest.raises(ValueError, match="2 cells"):
     model_error.within_cell_spearman(x, y)
   assert all(np.isnan(model_error.within_cell_spearman(np.ones((3, 5)) + np.arange(5), x[:3, :5])))   # constant
+
+
+def test_cell_shares_count_points_outside_every_cell_in_the_total_only():
+  centers = np.asarray([[x, y] for x in (0.0, 1.0) for y in (0.0, 1.0)])
+  points = np.asarray([[0.1, 0.0], [0.0, 0.9], [0.1, 0.1], [5.0, 5.0]])
+  np.testing.assert_allclose(model_error.cell_shares(points, centers), [0.5, 0.25, 0.0, 0.0])
