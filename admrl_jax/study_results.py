@@ -225,6 +225,51 @@ def paired_differences(a: dict, b: dict) -> dict | None:
   return out
 
 
+def welch_difference(a, b) -> tuple[float, float, float]:
+  """a - b of two independent samples (unpaired: a model-based method against a model-free baseline):
+  (mean difference, half-width of its 95 % Welch t-interval, the two-sided Welch t-test's p); NaN for all
+  three with fewer than 2 values on a side or a non-finite value. Two samples without spread: half-width 0,
+  p 1 where the means agree and 0 where they differ (as ``paired_differences``)."""
+  a, b = (np.asarray(x, np.float64) for x in (a, b))
+  if min(a.size, b.size) < 2 or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+    return float("nan"), float("nan"), float("nan")
+  diff = float(a.mean() - b.mean())
+  va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+  if va + vb == 0:
+    return diff, 0.0, 1.0 if diff == 0 else 0.0
+  dof = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))   # Welch-Satterthwaite
+  half = float(stats.t.ppf(0.975, dof) * np.sqrt(va + vb))
+  return diff, half, float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def model_free_points(runs: list[dict], v_star: dict) -> dict:
+  """The model-free baselines' two points of the protocols (issue 26: the first kept checkpoint is 1x the
+  model-based real samples, the final evaluation 10x): {(group, point): {"iteration", "steps": [per run],
+  budget: [gap summary per run]}}, point "first" (each run's evaluated kept checkpoint at the group's
+  smallest evaluated iteration; a run without that one is left out) and "final" (its eval.csv); budget
+  "zero_shot" or "few_shot_<samples>", policy evaluator, against the shared V*."""
+  out = {}
+  for name in ordered({group(r) for r in runs}):
+    mine = [r for r in runs if group(r) == name and r["rows"] and model_free(r["summary"]["method"])]
+    if not mine:
+      continue
+    first = min((c["iteration"] for r in mine for c in r.get("checkpoints", ())), default=None)
+    for point, evals in (("first", [(c["iteration"], c["steps"], c["rows"]) for r in mine
+                                    for c in r.get("checkpoints", ()) if c["iteration"] == first]),
+                         ("final", [(r["summary"]["iterations"], r["summary"]["real_env_steps"], r["rows"])
+                                    for r in mine])):
+      if not evals:
+        continue
+      entry = {"iteration": evals[0][0], "steps": [e[1] for e in evals]}
+      for _, _, rows in evals:
+        for budget in sorted({row["budget"] for row in rows}):
+          gaps = recompute({"rows": rows}, v_star, "return", budget)
+          if gaps:
+            entry.setdefault(budget, []).append(gaps)
+      out[(name, point)] = entry
+  return out
+
+
 def model_free(method: str) -> bool:
   """Whether ``method`` (a summary's method) is a model-free baseline (``config.is_model_free``: its
   registered class runs the ``meta_rl`` loop: multitask, maml, pearl). Imported here, not at the top,

@@ -397,3 +397,47 @@ def test_logged_gradients_read_each_tasks_psi_and_gradient(tmp_path):
   np.testing.assert_array_equal(np.concatenate([psi0, g0, psi1, g1]), [0.5, 1.5, 2, 3, -1, 1.3, 4, 5])
   path.write_text("iteration,psi/0/0,psi/0/1\n1,0.5,1.5\n")
   assert logged_gradients(str(path)) == {}
+
+
+def test_welch_difference_against_its_closed_form_and_its_own_test():
+  """a = [1, 2, 3], b = [2, 4, 6, 8]: difference -3, variances of the means 1/3 and 5/3, Welch-Satterthwaite
+  dof (2)^2 / ((1/3)^2 / 2 + (5/3)^2 / 3) = 4 / (1/18 + 25/27) = 4.0755; the interval excludes 0 exactly
+  when Welch's p is below 0.05."""
+  mean, half, p = sr.welch_difference([1.0, 2.0, 3.0], [2.0, 4.0, 6.0, 8.0])
+  dof = 4.0 / (1.0 / 18.0 + 25.0 / 27.0)
+  from scipy import stats
+  assert mean == pytest.approx(-3.0)
+  assert half == pytest.approx(stats.t.ppf(0.975, dof) * math.sqrt(2.0), rel=1e-12)
+  t = -3.0 / math.sqrt(2.0)
+  assert p == pytest.approx(2 * stats.t.sf(abs(t), dof), rel=1e-9)
+  rng = np.random.default_rng(0)
+  for _ in range(50):
+    a, b = rng.normal(0, 1, 3), rng.normal(rng.uniform(-3, 3), rng.uniform(0.1, 2), 3)
+    mean, half, p = sr.welch_difference(a, b)
+    assert (abs(mean) > half) == (p < 0.05)
+  assert all(math.isnan(x) for x in sr.welch_difference([1.0], [2.0, 3.0]))
+  assert all(math.isnan(x) for x in sr.welch_difference([1.0, float("nan")], [2.0, 3.0]))
+  assert sr.welch_difference([1.0, 1.0], [3.0, 3.0]) == (-2.0, 0.0, 0.0)
+
+
+def test_model_free_points_are_the_first_kept_checkpoint_and_the_final_evaluation(tmp_path):
+  """maml's 1x point is each run's checkpoint at the smallest evaluated iteration (a later checkpoint and
+  the final evaluation are other rows); AdMRL minus each point by Welch, unpaired."""
+  study = tmp_path / "s"
+  for seed in range(3):
+    _run(study, f"admrl-s{seed}", "admrl", seed, _worst(10.0 + seed))
+    _run(study, f"maml-s{seed}", "maml", seed, _worst(40.0 + 2 * seed),
+         checkpoints={2: _worst(30.0 + seed), 4: _worst(50.0)})
+  runs = sr.load_runs(str(study))
+  v_star = sr.shared_v_star(runs)
+  points = sr.model_free_points(runs, v_star)
+  assert set(points) == {("maml", "first"), ("maml", "final")}
+  assert points[("maml", "first")]["iteration"] == 2 and points[("maml", "first")]["steps"] == [200] * 3
+  assert [g["worst_case_gap"] for g in points[("maml", "first")]["zero_shot"]] == [30.0, 31.0, 32.0]
+  assert [g["worst_case_gap"] for g in points[("maml", "final")]["zero_shot"]] == [40.0, 42.0, 44.0]
+  text = rt.model_free_table(runs, v_star)
+  assert "| MAML-TRPO, first kept checkpoint (iteration 2) | 3 | 200 | 31.0 ± 2.5 |" in text, text
+  assert "| MAML-TRPO, final (iteration 10) | 3 | 1000 | 42.0 ± 5.0 |" in text, text
+  mean, half, p = sr.welch_difference([10.0, 11.0, 12.0], [30.0, 31.0, 32.0])
+  assert f"| AdMRL - MAML-TRPO, first kept checkpoint (iteration 2) | 3 / 3 | {sr.difference(mean, half, p)} |" in text
+  assert rt.model_free_table([r for r in runs if r["summary"]["method"] != "maml"], v_star) == ""

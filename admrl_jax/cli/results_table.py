@@ -50,8 +50,9 @@ from admrl_jax.cli.common import fail
 from admrl_jax.cli.results_readme import README_END, README_START, readme_section, replace_readme_section, studies
 from admrl_jax.cli.selection_tables import confirmation_table, finalists_table, not_worse_table
 from admrl_jax.study_results import (BASELINES, FIELDS, NAMES, checkpoint_points, difference, floor_summary, group,
-                                     interval, load_runs, model_free_groups, ordered, paired, proposed_tasks,
-                                     recompute, shared_v_star, study_rows, t_half)
+                                     interval, load_runs, model_free, model_free_groups, model_free_points,
+                                     ordered, paired, proposed_tasks, recompute, shared_v_star, study_rows, t_half,
+                                     welch_difference)
 
 HEADER = ("method", "seeds", "worst-case gap", "mean gap", "CVaR-10% gap", "OOD worst-case gap", "real steps",
           "wall time (s)")
@@ -97,6 +98,9 @@ def table(root: str) -> str:
   few = few_shot_table(runs, v_star)
   if few:
     lines += ["", few.rstrip("\n")]
+  free = model_free_table(runs, v_star)
+  if free:
+    lines += ["", free.rstrip("\n")]
   paired = paired_table(rows)
   if paired:
     lines += ["", "Paired by seed (method minus baseline, seeds both ran; negative: the method's gap is lower): "
@@ -184,6 +188,55 @@ def paired_table(rows: dict) -> str:
     return ""
   return tables.markdown(("comparison", "seeds", "worst-case gap", "mean gap", "CVaR-10% gap", "OOD worst-case gap"),
                          cells)
+
+
+def model_free_table(runs: list[dict], v_star: dict) -> str:
+  """Markdown: the primary statistic between model-based and model-free methods (the policy evaluator's
+  in-box worst-case gap at 0 and each few-shot budget, unpaired): each model-based method, and each
+  model-free baseline at its first kept checkpoint and at its final evaluation
+  (``study_results.model_free_points``), mean ± 95 % t half-width over seeds; then every model-based method
+  outside MB-Unif / MB-Gauss minus each of those points, the mean difference ± its 95 % Welch half-width
+  (Welch's p). "" without model-free runs."""
+  points = model_free_points(runs, v_star)
+  if not points:
+    return ""
+  budgets = sorted({b for p in points.values() for b in p if b.startswith(("zero_shot", "few_shot_"))},
+                   key=lambda b: -1 if b == "zero_shot" else int(b.rsplit("_", 1)[1]))
+  based = {}
+  for name in ordered({group(r) for r in runs}):
+    mine = [r for r in runs if group(r) == name and r["rows"] and not model_free(r["summary"]["method"])]
+    if mine:
+      based[name] = {"steps": [r["summary"]["real_env_steps"] for r in mine],
+                     **{b: [g for g in (recompute(r, v_star, "return", b) for r in mine) if g] for b in budgets}}
+  labels = {key: f"{NAMES.get(key[0], key[0])}, {'first kept checkpoint' if key[1] == 'first' else 'final'} "
+                 f"(iteration {p['iteration']})" for key, p in points.items()}
+  worst = lambda entry, b: [g["worst_case_gap"] for g in entry.get(b, ())]
+  cells = [[label, len(entry["steps"]), f"{np.mean(entry['steps']):.0f}",
+            *(interval(worst(entry, b)) if worst(entry, b) else "-" for b in budgets)]
+           for label, entry in [(NAMES.get(n, n), e) for n, e in based.items()]
+           + [(labels[k], p) for k, p in points.items()]]
+  heads = [f"{'0' if b == 'zero_shot' else b.rsplit('_', 1)[1]} real samples" for b in budgets]
+  diffs = []
+  for name, entry in based.items():
+    if name in BASELINES:
+      continue
+    for key, point in points.items():
+      cells_b = []
+      for b in budgets:
+        mean, half, p = welch_difference(worst(entry, b), worst(point, b))
+        cells_b.append(difference(mean, half, p))
+      diffs.append([f"{NAMES.get(name, name)} - {labels[key]}", f"{len(worst(entry, budgets[0]))} / "
+                    f"{len(worst(point, budgets[0]))}", *cells_b])
+  text = ("Model-based against model-free (the policy evaluator's in-box worst-case gap after 0 and each "
+          "few-shot budget of real samples of the test task; unpaired): mean ± 95 % t half-width over seeds; "
+          "real steps: the training's real samples at that point.\n\n"
+          + tables.markdown(["method", "seeds", "real steps (mean)", *heads], cells))
+  if diffs:
+    text += ("\nThe difference, model-based method minus model-free point (negative: the model-based gap is "
+             "lower): mean ± half-width of its 95 % Welch t-interval (Welch's two-sided p); an interval that "
+             "contains 0 is a tie; n/a with fewer than 2 seeds on a side.\n\n"
+             + tables.markdown(["comparison", "seeds", *heads], diffs))
+  return text
 
 
 def study_figure(root: str, path: str, column: str = "return", label: str = "policy evaluator") -> bool:
