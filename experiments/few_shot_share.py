@@ -3,10 +3,18 @@ few-shot evaluation (``evaluation.few_shot``: real episodes of the task, refit, 
 tasks at several values of ``eval.few_shot_share`` (the share of the refit's windows drawn from the test
 task's own episodes; the rest from the run's buffer), everything else as the run's own evaluation (budgets,
 rounds, keys, start states). Per task and budget: the policy evaluator's and the model planner's real
-return, and the model planner's zero-shot return beside them.
+return, and the model planner's zero-shot return beside them, under each of --keys evaluation keys (key 0:
+the run's own evaluation; key i > 0: ``evaluation_noise.keyed``'s, which redraws the real episodes, the
+refit's batches, the adaptation and the start states and plans): a loss that the refit causes shows at
+every key, one that a key's draw causes (a fall) does not, and tasks chosen for a large loss at key 0
+show the choice's own regression to the mean at the others.
 
   python -m experiments.few_shot_share --run_dir=runs/hopper_2d_n100/unif-s0 --shares=0,0.5 \\
-      --psis=0:1.867,-2:1.467,-0.667:1.733
+      --psis=0:1.867,-2:1.467,-0.667:1.733 [--keys=3] [--out=<file>.json]
+
+Below the per-row table, per share: over every task and key, the model planner's loss through the refit
+(zero-shot return minus the return after each budget, at the same key): median, 90th percentile and the
+share of (task, key) pairs that lost more than 100.
 
 Hopper2D MB-Unif seed 0's published few-shot planner rows fell below its zero-shot ones on some tasks
 (0:1.867: 1384 zero-shot, then 494 / 1373 / 1166 at 2k / 4k / 6k real steps); this measures whether the
@@ -19,9 +27,10 @@ import jax.numpy as jnp
 import numpy as np
 from absl import flags
 
-from admrl_jax.cli.common import fail, run, start
+from admrl_jax.cli.common import checked_json_out, fail, run, start, write_json
 from admrl_jax.configs.default import get_config as default_config
 from admrl_jax.evaluation import few_shot
+from admrl_jax.evaluation_noise import keyed
 from admrl_jax.evaluation_protocol import EvaluationProtocol
 from admrl_jax.run_dir import checkpoint_steps, load_run, restore_state
 
@@ -30,6 +39,8 @@ _SHARES = flags.DEFINE_list("shares", ["0", "0.5"], "values of eval.few_shot_sha
 _PSIS = flags.DEFINE_list("psis", None, "the tasks, each as its coordinates joined by ':' (e.g. 0:1.867)")
 _EPISODES = flags.DEFINE_list("episodes", [], "the nested few-shot budgets in real episodes of the task "
                               "(default: the run's eval.few_shot_episodes)")
+_KEYS = flags.DEFINE_integer("keys", 1, "evaluation keys (key 0: the run's own evaluation's)")
+_OUT = flags.DEFINE_string("out", "", "a JSON file for every return (tasks, shares, keys, budgets)")
 
 
 def parsed_shares() -> list[float]:
@@ -61,6 +72,9 @@ def main(argv):
     fail(f"episodes: must be positive integers, got {_EPISODES.value}")
   if any(e <= 0 for e in episodes):
     fail(f"episodes: must be positive integers, got {_EPISODES.value}")
+  if _KEYS.value < 1:
+    fail(f"keys: must be a positive integer, got {_KEYS.value}")
+  out = checked_json_out("out", _OUT.value)
   run_dir = _RUN_DIR.value
   if not run_dir or not os.path.isdir(run_dir):
     fail(f"run_dir: no such run directory {run_dir!r}")
@@ -80,28 +94,47 @@ def main(argv):
          "(eval.few_shot_episodes; or give --episodes)")
   state, _ = restore_state(run_dir, loop, config.seed, steps[-1])
   learner = evaluator.learner
-  zero, _, _ = protocol.planner(learner, state.model, psis, protocol.eval_key)
   budgets = tuple(protocol.few_shot_episodes)
-  found = {}
-  for share in shares:
-    ev = dataclasses.replace(evaluator, few_shot_share=share)
-    found[share] = few_shot(ev, state.model, state.buffer, psis, protocol.adapt_key, protocol.eval_key,
-                            protocol.adapt_seeds, budgets, protocol.planner.per_task(learner),
-                            desc=f"few-shot at share {share:g}")
+  zero, found = [], {share: ([], []) for share in shares}   # per key: [G]; per share: ([S, G, P], [S, G, P]) per key
+  for i in range(_KEYS.value):
+    eval_key, adapt_key = keyed(protocol, i)
+    zero.append(np.asarray(protocol.planner(learner, state.model, psis, eval_key)[0]))
+    for share in shares:
+      ev = dataclasses.replace(evaluator, few_shot_share=share)
+      returns, planned = few_shot(ev, state.model, state.buffer, psis, adapt_key, eval_key, protocol.adapt_seeds,
+                                  budgets, protocol.planner.per_task(learner), desc=f"key {i}, few-shot at share {share:g}")
+      found[share][0].append(np.asarray(returns))
+      found[share][1].append(np.asarray(planned))
   horizon = learner.family.env.horizon
   print(f"{run_dir} at iteration {steps[-1]}: real return after each few-shot budget (real steps of the task), "
         f"mean over {protocol.adapt_seeds} adaptation seed(s); eval.few_shot_share as given, "
-        f"{evaluator.few_shot_rounds} rounds per budget\n")
-  print("| task | share | model planner, zero-shot | " + " | ".join(
+        f"{evaluator.few_shot_rounds} rounds per budget, {_KEYS.value} evaluation key(s)\n")
+  print("| task | share | key | model planner, zero-shot | " + " | ".join(
       f"planner after {b * horizon}" for b in budgets) + " | " + " | ".join(
       f"policy after {b * horizon}" for b in budgets) + " |")
-  print("|---|---|---|" + "---|" * (2 * len(budgets)))
-  for i, psi in enumerate(np.asarray(psis)):
+  print("|---|---|---|---|" + "---|" * (2 * len(budgets)))
+  for g, psi in enumerate(np.asarray(psis)):
     for share, (returns, planned) in found.items():
-      policy, plan = np.asarray(returns)[:, i].mean(axis=0), np.asarray(planned)[:, i].mean(axis=0)
-      print(f"| ({', '.join(f'{x:g}' for x in psi)}) | {share:g} | {float(zero[i]):.1f} | "
-            + " | ".join(f"{x:.1f}" for x in plan) + " | " + " | ".join(f"{x:.1f}" for x in policy) + " |")
-
+      for i in range(_KEYS.value):
+        print(f"| ({', '.join(f'{x:g}' for x in psi)}) | {share:g} | {i} | {float(zero[i][g]):.1f} | "
+              + " | ".join(f"{x:.1f}" for x in planned[i][:, g].mean(axis=0)) + " | "
+              + " | ".join(f"{x:.1f}" for x in returns[i][:, g].mean(axis=0)) + " |")
+  print(f"\nThe model planner's loss through the refit (zero-shot minus after the budget, same key), over "
+        f"{len(psis)} task(s) x {_KEYS.value} key(s): median / 90th percentile / share of pairs losing > 100\n")
+  print("| share | " + " | ".join(f"after {b * horizon}" for b in budgets) + " |")
+  print("|---|" + "---|" * len(budgets))
+  for share, (_, planned) in found.items():
+    loss = np.stack([zero[i][:, None] - planned[i].mean(axis=0) for i in range(_KEYS.value)])   # [K, G, P]
+    print(f"| {share:g} | " + " | ".join(
+        f"{np.median(loss[..., b]):+.1f} / {np.percentile(loss[..., b], 90):+.1f} / {np.mean(loss[..., b] > 100):.0%}"
+        for b in range(len(budgets))) + " |")
+  if out:
+    write_json(out, {"run_dir": run_dir, "iteration": int(steps[-1]), "psis": np.asarray(psis).tolist(),
+                     "budgets_steps": [b * horizon for b in budgets], "keys": _KEYS.value,
+                     "planner_zero_shot": [z.tolist() for z in zero],   # [K][G]
+                     "shares": {f"{share:g}": {"planner": [p.tolist() for p in planned],   # [K][S][G][P]
+                                               "policy": [r.tolist() for r in returns]}
+                                for share, (returns, planned) in found.items()}})
 
 if __name__ == "__main__":
   run(main)

@@ -203,6 +203,8 @@ CASES = {
         (["--psis=0:1", "--episodes=2,0"], "error: episodes: must be positive integers, got ['2', '0']"),
         (["--psis=0:1", "--run_dir={tmp}/nope"], "error: run_dir: no such run directory '{tmp}/nope'"),
         (["--psis=0:1", "--run_dir={tmp}/run"], "error: run_dir: '{tmp}/run' holds no checkpoint"),
+        (["--psis=0:1", "--keys=0"], "error: keys: must be a positive integer, got 0"),
+        (["--psis=0:1", "--out={tmp}/empty"], "error: out: '{tmp}/empty' is a folder; give the JSON file's path"),
     ],
     "experiments.evaluation_noise": [
         UNKNOWN_FLAG,
