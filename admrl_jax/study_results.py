@@ -256,11 +256,11 @@ def model_free_points(runs: list[dict], v_star: dict) -> dict:
     first = min((c["iteration"] for r in mine for c in r.get("checkpoints", ())), default=None)
     for point, evals in (("first", [(c["iteration"], c["steps"], c["rows"]) for r in mine
                                     for c in r.get("checkpoints", ()) if c["iteration"] == first]),
-                         ("final", [(r["summary"]["iterations"], r["summary"]["real_env_steps"], r["rows"])
+                         ("final", [(r["summary"].get("iterations"), r["summary"].get("real_env_steps"), r["rows"])
                                     for r in mine])):
       if not evals:
         continue
-      entry = {"iteration": evals[0][0], "steps": [e[1] for e in evals]}
+      entry = {"iteration": evals[0][0], "steps": [e[1] for e in evals]}   # None where a summary lacks them
       for _, _, rows in evals:
         for budget in sorted({row["budget"] for row in rows}):
           gaps = recompute({"rows": rows}, v_star, "return", budget)

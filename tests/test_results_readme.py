@@ -71,8 +71,8 @@ def test_sentences_follow_the_paired_tests(tmp_path):
   assert "AdMRL (+0.3 ± 8.7, p 0.88) and MB-Gauss (+0.0 ± 2.5, p 1.00) are tied" in planner, planner
   assert "Gap search" not in planner                          # no planner: no planner test
   assert "Multi-task PPO (" not in policy and "| Multi-task PPO | 3 | 11.0 ± 2.5 | unpaired | - | - |" in section
-  assert ("The model-free baselines, unpaired (their own zero-shot policies against MB-Unif's policy evaluator, "
-          "31.0 ± 2.5): Multi-task PPO 11.0 ± 2.5.") in section, section
+  assert ("The model-free baselines, unpaired (their own zero-shot policies beside the policy evaluator's "
+          "AdMRL 21.0 ± 3.3 and MB-Unif 31.0 ± 2.5): Multi-task PPO 11.0 ± 2.5.") in section, section
   # the table's cells are the results table's own paired tests (one implementation)
   assert "| AdMRL | 3 | 21.0 ± 3.3 | -10.0 ± 1.2 (p 0.00) | 6.3 ± 7.6 | +0.3 ± 8.7 (p 0.88) |" in section, section
   assert "| AdMRL - MB-Unif | 3 | -10.0 ± 1.2 (p 0.00) |" in rt.table(str(study))

@@ -60,16 +60,17 @@ def verdict_sentence(rows: dict, kind: str, label: str) -> str:
 
 
 def unpaired_sentence(rows: dict) -> str:
-  """The model-free baselines' policy-evaluator worst-case gap beside MB-Unif's, unpaired (mean ± 95 %
-  t half-width each); "" where the study has no model-free baseline or no MB-Unif."""
+  """The model-free baselines' policy-evaluator worst-case gap beside AdMRL's and MB-Unif's, unpaired (mean ±
+  95 % t half-width each; the protocols' comparison of model-based with model-free methods); "" where the
+  study has no model-free baseline or neither AdMRL nor MB-Unif."""
   free = [m for m in ordered(rows) if m in model_free_groups(rows)]
-  base = [r["policy"][FIELDS[0]] for r in rows.get(REFERENCE, []) if r.get("policy")]
-  if not free or not base:
+  worst = lambda m: [r["policy"][FIELDS[0]] for r in rows.get(m, []) if r.get("policy")]
+  bases = [f"{NAMES[m]} {interval(worst(m))}" for m in ("admrl", REFERENCE) if worst(m)]
+  if not free or not bases:
     return ""
-  cells = [f"{NAMES.get(m, m)} {interval([r['policy'][FIELDS[0]] for r in rows[m] if r.get('policy')])}"
-           for m in free]
-  return (f"The model-free baselines, unpaired (their own zero-shot policies against {NAMES[REFERENCE]}'s "
-          f"policy evaluator, {interval(base)}): {_joined(cells)}.")
+  cells = [f"{NAMES.get(m, m)} {interval(worst(m))}" for m in free]
+  return (f"The model-free baselines, unpaired (their own zero-shot policies beside the policy evaluator's "
+          f"{_joined(bases)}): {_joined(cells)}.")
 
 
 def study_glance(study: str, relative_to: str = ".") -> str:

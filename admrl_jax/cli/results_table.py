@@ -206,12 +206,13 @@ def model_free_table(runs: list[dict], v_star: dict) -> str:
   for name in ordered({group(r) for r in runs}):
     mine = [r for r in runs if group(r) == name and r["rows"] and not model_free(r["summary"]["method"])]
     if mine:
-      based[name] = {"steps": [r["summary"]["real_env_steps"] for r in mine],
+      based[name] = {"steps": [r["summary"].get("real_env_steps") for r in mine],
                      **{b: [g for g in (recompute(r, v_star, "return", b) for r in mine) if g] for b in budgets}}
-  labels = {key: f"{NAMES.get(key[0], key[0])}, {'first kept checkpoint' if key[1] == 'first' else 'final'} "
-                 f"(iteration {p['iteration']})" for key, p in points.items()}
+  labels = {key: f"{NAMES.get(key[0], key[0])}, {'first kept checkpoint' if key[1] == 'first' else 'final'}"
+                 + ("" if p["iteration"] is None else f" (iteration {p['iteration']})") for key, p in points.items()}
   worst = lambda entry, b: [g["worst_case_gap"] for g in entry.get(b, ())]
-  cells = [[label, len(entry["steps"]), f"{np.mean(entry['steps']):.0f}",
+  steps = lambda entry: [x for x in entry["steps"] if x is not None]
+  cells = [[label, len(entry["steps"]), f"{np.mean(steps(entry)):.0f}" if steps(entry) else "",
             *(interval(worst(entry, b)) if worst(entry, b) else "-" for b in budgets)]
            for label, entry in [(NAMES.get(n, n), e) for n, e in based.items()]
            + [(labels[k], p) for k, p in points.items()]]
