@@ -17,7 +17,10 @@ eval.csv (written before it existed) is reported from its summary.json, against 
 A run's row is its directory name without -s<seed> (the method, or a labelled variant such as
 admrl_restart). Below the table: every model-based method or variant against MB-Unif and MB-Gauss paired
 by seed (mean difference, 95 % t-interval, paired t-test; n/a where a difference is not finite); a
-model-free baseline (multitask, maml, pearl) against them unpaired, the two intervals side by side.
+model-free baseline (multitask, maml, pearl) against them unpaired, the two intervals side by side; and,
+where a model-free baseline ran, ``model_free_table``: every model-based row beside each baseline's first
+kept checkpoint (1x in the Hopper2D study) and final evaluation at each few-shot budget, with the Welch
+interval of each difference (``study_results.welch_difference``).
 Where runs have few-shot rows: the test-time gap per budget, and per task the change of the gap from
 zero-shot (median, 90th percentile, share of tasks made worse; ``few_shot_changes``).
 ``study_figure`` draws the seed-mean gap maps with the proposed tasks from the same files.
