@@ -33,25 +33,31 @@ def keyed(protocol, i: int) -> tuple[jax.Array, jax.Array]:
   return fold(protocol.eval_key), fold(protocol.adapt_key)
 
 
-def returns_over_keys(protocol, model_state, psis: jax.Array, evaluator: str, keys: int,
-                      desc: str = "") -> np.ndarray:
-  """psis [G, k] -> real returns [keys, G] of ``evaluator`` (one of ``EVALUATORS``) on the model, one row
-  per re-evaluation key (``keyed``); the policy evaluator's the mean over the protocol's adaptation seeds,
-  as the study's evaluation reports it."""
+def returns_over_keys(protocol, state, psis: jax.Array, evaluator: str, keys: int, desc: str = "") -> np.ndarray:
+  """psis [G, k] -> real returns [keys, G] of ``evaluator`` (one of ``EVALUATORS``), one row per
+  re-evaluation key (``keyed``); the policy evaluator's the mean over the protocol's adaptation seeds, as
+  the study's evaluation reports it. ``state``: the model state of a model-based run (the planner plans
+  through it, the policy evaluator adapts on it), or, where the protocol is a model-free baseline's
+  (``protocol.meta_learner``), its MetaState: the policy evaluator is then the baseline's own zero-shot
+  policy (``EvaluationProtocol.model_free_returns`` at 0 episodes) and there is no planner."""
   if evaluator not in EVALUATORS:
     raise ValueError(f"evaluator: unknown value {evaluator!r}; allowed: {list(EVALUATORS)}")
   if keys < 1:
     raise ValueError(f"keys: must be a positive integer, got {keys}")
-  if evaluator == "planner" and protocol.planner is None:
-    raise ValueError("evaluator: the run's config has no model planner (eval.model_planner is off)")
+  model_free = getattr(protocol, "meta_learner", None) is not None
+  if evaluator == "planner" and (model_free or protocol.planner is None):
+    raise ValueError("evaluator: the run has no model planner (a model-free baseline, or eval.model_planner is "
+                     "off); allowed: ['policy']")
   ev, rows = protocol.evaluator, []
   for i in range(keys):
     eval_key, adapt_key = keyed(protocol, i)
     label = f"{desc}{evaluator}, key {i + 1} of {keys}"
     if evaluator == "planner":
-      real, _, _ = protocol.planner(ev.learner, model_state, psis, eval_key, desc=label)
+      real, _, _ = protocol.planner(ev.learner, state, psis, eval_key, desc=label)
+    elif model_free:
+      real = protocol.model_free_returns(state, psis, 0, adapt_key, eval_key, desc=label).mean(axis=0)
     else:
-      real = zero_shot(ev, model_state, psis, adapt_key, eval_key, protocol.adapt_seeds, desc=label)[0].mean(axis=0)
+      real = zero_shot(ev, state, psis, adapt_key, eval_key, protocol.adapt_seeds, desc=label)[0].mean(axis=0)
     rows.append(np.asarray(real, np.float64))
   return np.stack(rows)
 

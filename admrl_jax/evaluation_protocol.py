@@ -262,18 +262,24 @@ class EvaluationProtocol:
     """A model-free baseline's returns per budget (its adaptation on real episodes of each task,
     ``adapt_seeds`` seeds), into res; V* from the candidates (no model: no planner)."""
     t0, n = time.perf_counter(), psis.shape[0]
-    items, keys = seeded_items(psis, self.adapt_key, self.adapt_seeds)
-    by_seed = {}
-    for budget, episodes in self.budgets().items():
-      fn = _jitted_adapted_returns(self.meta_learner, episodes, self.evaluator.n_episodes)
-      returns = map_items(lambda p, k: fn(state.learner, p, k, self.eval_key), self.evaluator.task_batch, items, keys,
-                          desc=f"{self.method} adaptation, {episodes} real episodes ({name})")
-      by_seed[budget] = returns.reshape(self.adapt_seeds, n)
+    by_seed = {budget: self.model_free_returns(state, psis, episodes, self.adapt_key, self.eval_key,
+                                               desc=f"{self.method} adaptation, {episodes} real episodes ({name})")
+               for budget, episodes in self.budgets().items()}
     log(f"{self.method} adaptation on {n} {name} tasks: {time.perf_counter() - t0:.1f} s")
     res["returns"] = {b: r.mean(axis=0) for b, r in by_seed.items()}
     res["return_std"] = {b: _seed_std(r) for b, r in by_seed.items()}
     res["v_star"] = best_known_return(candidates, log=lambda line: log(f"{name}: {line}"))
     return res
+
+  def model_free_returns(self, state, psis: jax.Array, episodes: int, adapt_key: jax.Array, eval_key: jax.Array,
+                         desc: str | None = None):
+    """A model-free baseline's real returns [adapt_seeds, G] on psis [G, k] after its own adaptation on
+    ``episodes`` real episodes of each task (0: its zero-shot policy), from its MetaState ``state``."""
+    items, keys = seeded_items(psis, adapt_key, self.adapt_seeds)
+    fn = _jitted_adapted_returns(self.meta_learner, episodes, self.evaluator.n_episodes)
+    returns = map_items(lambda p, k: fn(state.learner, p, k, eval_key), self.evaluator.task_batch, items, keys,
+                        desc=desc)
+    return returns.reshape(self.adapt_seeds, psis.shape[0])
 
   def evaluate(self, state, log=print) -> dict:
     """``evaluate_set`` of every test set: {set name: results}."""

@@ -1,6 +1,9 @@
 """How far a published run's worst-case gap moves with the evaluation's own randomness: its final model
 (the run's last checkpoint in runs/) evaluated again on the in-box test set under K keys (key 0: the
-study's own evaluation; ``admrl_jax.evaluation_noise``), the gaps against the study folder's shared V*.
+study's own evaluation; ``admrl_jax.evaluation_noise``), the gaps against the study folder's shared V*. A
+model-free baseline's run (multitask, maml, pearl) has no model: its own zero-shot policy is rolled out again
+under each key (--evaluators=policy; each key redraws its start states and whatever its zero-shot policy
+draws from the adaptation key).
 
   python -m experiments.evaluation_noise --run_dir=runs/hopper_2d_n100/unif-s0 \\
       --published=docs/runs/hopper_2d_n100 [--keys=4] [--evaluators=planner,policy] [--out=<file>.json]
@@ -79,10 +82,11 @@ def main(argv):
     fail(f"published: {err}")
   run_summary = next(x for x in runs if x["name"] == name)["summary"]
   config = checked_run_config(_RUN_DIR.value)
-  if is_model_free(config.method):
-    fail(f"run_dir: {_RUN_DIR.value!r} is a run of the model-free baseline {config.method!r}: it has no model "
-         "to plan through or adapt on")
-  if "planner" in evaluators and config.eval.model_planner == "off":
+  model_free = is_model_free(config.method)
+  if model_free and "planner" in evaluators:
+    fail(f"evaluators: {_RUN_DIR.value!r} is a run of the model-free baseline {config.method!r}: it has no model "
+         "to plan through; ask for --evaluators=policy (its own zero-shot policy)")
+  if not model_free and "planner" in evaluators and config.eval.model_planner == "off":
     fail(f"evaluators: {_RUN_DIR.value!r}'s config has no model planner (eval.model_planner is off); "
          "ask for --evaluators=policy")
   steps = checkpoint_steps(_RUN_DIR.value)
@@ -108,7 +112,8 @@ def main(argv):
   out, rows = {"run_dir": _RUN_DIR.value, "published": _PUBLISHED.value, "psis": np.asarray(psis).tolist(),
                "v_star": best.tolist()}, []
   for which in evaluators:
-    returns = returns_over_keys(protocol, state.model, jnp.asarray(psis), which, _KEYS.value, desc=f"{name}: ")
+    returns = returns_over_keys(protocol, state if model_free else state.model, jnp.asarray(psis), which,
+                                _KEYS.value, desc=f"{name}: ")
     s = noise_summary(returns, best)
     reproduced = float(np.max(np.abs(returns[0] - [published[p][PUBLISHED_COLUMN[which]] for p in labels])))
     out[which] = {"returns": returns.tolist(), **s, "key0_max_abs_difference_from_published": reproduced}

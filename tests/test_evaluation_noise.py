@@ -122,3 +122,25 @@ def test_folder_table_recomputes_against_the_shared_v_star_and_pairs_by_seed(tmp
   assert f"| AdMRL - MB-Unif | 2 | -24.0 ± {t([-20, -28]):.1f} (p {p:.2f}) |" in text
   with pytest.raises(ValueError, match="no 'policy' measurement"):
     folder_table(str(tmp_path), "policy")
+
+
+def test_a_model_free_baselines_policy_is_re_evaluated_under_each_key_and_has_no_planner():
+  """A model-free protocol (``meta_learner`` set): the baseline's own zero-shot returns (0 episodes) from its
+  MetaState, with each re-evaluation's (adaptation, eval) keys, averaged over the adaptation seeds; the
+  planner is refused."""
+  calls = []
+
+  def model_free_returns(state, psis, episodes, adapt_key, eval_key, desc=None):
+    calls.append((state, episodes, str(np.asarray(jax.random.key_data(eval_key)).tolist()),
+                  str(np.asarray(jax.random.key_data(adapt_key)).tolist())))
+    return np.arange(2.0 * psis.shape[0]).reshape(2, psis.shape[0]) + len(calls)
+
+  protocol = _protocol(None, adapt_seeds=2)
+  protocol.meta_learner, protocol.model_free_returns = "maml", model_free_returns
+  returns = returns_over_keys(protocol, "meta_state", np.zeros((3, 2)), "policy", 2)
+  np.testing.assert_allclose(returns, [[2.5, 3.5, 4.5], [3.5, 4.5, 5.5]])
+  assert [c[:2] for c in calls] == [("meta_state", 0)] * 2
+  assert calls[0][2:] == tuple(str(np.asarray(jax.random.key_data(k)).tolist()) for k in keyed(protocol, 0))
+  assert calls[1][2:] == tuple(str(np.asarray(jax.random.key_data(k)).tolist()) for k in keyed(protocol, 1))
+  with pytest.raises(ValueError, match=r"no model planner \(a model-free baseline"):
+    returns_over_keys(protocol, "meta_state", np.zeros((3, 2)), "planner", 1)
