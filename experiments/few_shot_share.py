@@ -4,23 +4,27 @@ tasks at several values of ``eval.few_shot_share`` (the share of the refit's win
 task's own episodes; the rest from the run's buffer), everything else as the run's own evaluation (budgets,
 rounds, keys, start states). Per task and budget: the policy evaluator's and the model planner's real
 return, and the model planner's zero-shot return beside them, under each of --keys evaluation keys (key 0:
-the run's own evaluation; key i > 0: ``evaluation_noise.keyed``'s, which redraws the real episodes, the
-refit's batches, the adaptation and the start states and plans): a loss that the refit causes shows at
-every key, one that a key's draw causes (a fall) does not, and tasks chosen for a large loss at key 0
-show the choice's own regression to the mean at the others.
+the run's own evaluation keys, which reproduce its zero-shot planner returns; its few-shot draws also
+depend on each task's place in --psis, so they match the study's only for the whole grid in its order;
+key i > 0: ``evaluation_noise.keyed``'s, which redraws the real episodes, the refit's batches, the
+adaptation and the start states and plans): a loss that the refit causes shows at every key, one that a
+key's draw causes does not.
 
   python -m experiments.few_shot_share --run_dir=runs/hopper_2d_n100/unif-s0 --shares=0,0.5 \\
       --psis=0:1.867,-2:1.467,-0.667:1.733 [--keys=3] [--out=<file>.json]
 
 Below the per-row table, per share: over every task and key, the model planner's loss through the refit
 (zero-shot return minus the return after each budget, at the same key): median, 90th percentile and the
-share of (task, key) pairs that lost more than 100.
+share of (task, key) pairs that lost more than 100; then the falls (``falls``): evaluations more than 100
+below the best of their (task, key). --summarize=<a.json>,<b.json> prints the falls of saved --out files,
+pooled, without running anything.
 
 Hopper2D MB-Unif seed 0's published few-shot planner rows fell below its zero-shot ones on some tasks
 (0:1.867: 1384 zero-shot, then 494 / 1373 / 1166 at 2k / 4k / 6k real steps); this measures whether the
 refit's focus (0.5 in the study configs) is the cause.
 """
 import dataclasses
+import json
 import os
 
 import jax.numpy as jnp
@@ -41,6 +45,64 @@ _EPISODES = flags.DEFINE_list("episodes", [], "the nested few-shot budgets in re
                               "(default: the run's eval.few_shot_episodes)")
 _KEYS = flags.DEFINE_integer("keys", 1, "evaluation keys (key 0: the run's own evaluation's)")
 _OUT = flags.DEFINE_string("out", "", "a JSON file for every return (tasks, shares, keys, budgets)")
+_SUMMARIZE = flags.DEFINE_list("summarize", [], "instead: saved --out files whose falls are counted, pooled")
+FALL = 100.0   # a return this far below the best of its (task, key) counts as a fall
+
+
+def falls(zero, planner: dict, policy: dict) -> dict:
+  """Planner returns zero [K, G] (zero-shot) and, per share, planner / policy returns [K, S, G, P] ->
+  counts (falls, evaluations) of: the zero-shot planner, each share's refit planner (both against the best
+  planner return of the (task, key) over zero-shot and every share and budget), each key's zero-shot and
+  refit planner, and each share's policy evaluator (against the best of its own evaluations of the (task,
+  key)); returns are first averaged over the S adaptation seeds."""
+  zero = np.asarray(zero, np.float64)
+  plan = {s: np.asarray(v, np.float64).mean(axis=1) for s, v in planner.items()}   # [K, G, P]
+  best = np.max(np.concatenate([zero[..., None], *plan.values()], axis=-1), axis=-1)   # [K, G]
+  count = lambda fell: (int(fell.sum()), int(fell.size))
+  refit = np.concatenate([best[..., None] - p > FALL for p in plan.values()], axis=-1)   # [K, G, shares * P]
+  pol = {s: np.asarray(v, np.float64).mean(axis=1) for s, v in policy.items()}   # [K, G, P]
+  pol_best = np.max(np.concatenate(list(pol.values()), axis=-1), axis=-1)   # [K, G]
+  return {"zero_shot": count(best - zero > FALL),
+          "share": {s: count(best[..., None] - p > FALL) for s, p in plan.items()},
+          "key": [{"zero_shot": count(best[k] - zero[k] > FALL), "refit": count(refit[k])} for k in range(len(zero))],
+          "policy": {s: count(pol_best[..., None] - q > FALL) for s, q in pol.items()}}
+
+
+def pooled_falls(found: list[dict]) -> dict:
+  """``falls`` of several measurements (same shares and keys), summed count by count."""
+  add = lambda a, b: (a[0] + b[0], a[1] + b[1])
+  total = found[0]
+  for f in found[1:]:
+    total = {"zero_shot": add(total["zero_shot"], f["zero_shot"]),
+             "share": {s: add(c, f["share"][s]) for s, c in total["share"].items()},
+             "key": [{w: add(k[w], g[w]) for w in k} for k, g in zip(total["key"], f["key"])],
+             "policy": {s: add(c, f["policy"][s]) for s, c in total["policy"].items()}}
+  return total
+
+
+def print_falls(f: dict) -> None:
+  of = lambda c: f"{c[0]} of {c[1]}"
+  print(f"\nFalls (a return more than {FALL:g} below the best of its (task, key)): zero-shot planner "
+        f"{of(f['zero_shot'])}; refit planner " + ", ".join(f"share {s} {of(c)}" for s, c in f["share"].items())
+        + "; per key (zero-shot / refit): " + ", ".join(f"key {i} {of(k['zero_shot'])} / {of(k['refit'])}"
+                                                          for i, k in enumerate(f["key"]))
+        + "; policy evaluator after the refits " + ", ".join(f"share {s} {of(c)}" for s, c in f["policy"].items()))
+
+
+def summarize(paths: list[str]) -> None:
+  """--summarize: the pooled falls of saved --out files."""
+  found = []
+  for path in paths:
+    try:
+      with open(path) as fh:
+        d = json.load(fh)
+      found.append(falls(d["planner_zero_shot"], {s: v["planner"] for s, v in d["shares"].items()},
+                         {s: v["policy"] for s, v in d["shares"].items()}))
+    except (OSError, ValueError, KeyError) as err:
+      fail(f"summarize: {path!r} is not a saved --out file of this script ({err})")
+  if any(f["share"].keys() != found[0]["share"].keys() or len(f["key"]) != len(found[0]["key"]) for f in found):
+    fail(f"summarize: the files differ in their shares or keys: {paths}")
+  print_falls(pooled_falls(found))
 
 
 def parsed_shares() -> list[float]:
@@ -65,6 +127,9 @@ def parsed_psis() -> list[list[float]]:
 
 def main(argv):
   start(argv)
+  if _SUMMARIZE.value:
+    summarize(_SUMMARIZE.value)
+    return
   shares, given = parsed_shares(), parsed_psis()
   try:
     episodes = tuple(int(e) for e in _EPISODES.value)
@@ -95,12 +160,12 @@ def main(argv):
   state, _ = restore_state(run_dir, loop, config.seed, steps[-1])
   learner = evaluator.learner
   budgets = tuple(protocol.few_shot_episodes)
+  evaluators = {share: dataclasses.replace(evaluator, few_shot_share=share) for share in shares}
   zero, found = [], {share: ([], []) for share in shares}   # per key: [G]; per share: ([S, G, P], [S, G, P]) per key
   for i in range(_KEYS.value):
     eval_key, adapt_key = keyed(protocol, i)
     zero.append(np.asarray(protocol.planner(learner, state.model, psis, eval_key)[0]))
-    for share in shares:
-      ev = dataclasses.replace(evaluator, few_shot_share=share)
+    for share, ev in evaluators.items():
       returns, planned = few_shot(ev, state.model, state.buffer, psis, adapt_key, eval_key, protocol.adapt_seeds,
                                   budgets, protocol.planner.per_task(learner), desc=f"key {i}, few-shot at share {share:g}")
       found[share][0].append(np.asarray(returns))
@@ -128,6 +193,7 @@ def main(argv):
     print(f"| {share:g} | " + " | ".join(
         f"{np.median(loss[..., b]):+.1f} / {np.percentile(loss[..., b], 90):+.1f} / {np.mean(loss[..., b] > 100):.0%}"
         for b in range(len(budgets))) + " |")
+  print_falls(falls(zero, {f"{s:g}": p for s, (_, p) in found.items()}, {f"{s:g}": r for s, (r, _) in found.items()}))
   if out:
     write_json(out, {"run_dir": run_dir, "iteration": int(steps[-1]), "psis": np.asarray(psis).tolist(),
                      "budgets_steps": [b * horizon for b in budgets], "keys": _KEYS.value,

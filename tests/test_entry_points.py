@@ -204,6 +204,9 @@ CASES = {
         (["--psis=0:1", "--run_dir={tmp}/nope"], "error: run_dir: no such run directory '{tmp}/nope'"),
         (["--psis=0:1", "--run_dir={tmp}/run"], "error: run_dir: '{tmp}/run' holds no checkpoint"),
         (["--psis=0:1", "--keys=0"], "error: keys: must be a positive integer, got 0"),
+        (["--summarize={tmp}/nope.json"],
+         "error: summarize: '{tmp}/nope.json' is not a saved --out file of this script ([Errno 2] No such file "
+         "or directory: '{tmp}/nope.json')"),
         (["--psis=0:1", "--out={tmp}/empty"], "error: out: '{tmp}/empty' is a folder; give the JSON file's path"),
     ],
     "experiments.evaluation_noise": [

@@ -105,3 +105,20 @@ def test_protocol_reports_both_evaluators_after_each_budget(tiny):
   assert np.all(np.isfinite(planner["few_shot_100"]))
   assert planner["few_shot_100"] != planner["zero_shot"]      # planned through the refit model, not the final one
   assert all(r["gap"] >= 0 and r["planner_gap"] >= 0 for r in rows)
+
+
+def test_few_shot_share_counts_falls_against_the_best_of_each_task_and_key():
+  """K = 2 keys, G = 1 task, S = 1 seed, P = 2 budgets, shares 0 and 0.5. Key 0: zero-shot 500, refits
+  [500, 350] and [480, 500]: best 500, one fall (350). Key 1: zero-shot 300 (a fall), refits [450, 460] and
+  [455, 200]: best 460, falls 300 and 200. The policy: [100, 100], [100, -50] at key 0 (one fall), none at
+  key 1."""
+  from experiments.few_shot_share import falls, pooled_falls
+  zero = [[500.0], [300.0]]
+  planner = {"0": [[[[500.0, 350.0]]], [[[450.0, 460.0]]]], "0.5": [[[[480.0, 500.0]]], [[[455.0, 200.0]]]]}
+  policy = {"0": [[[[100.0, 100.0]]], [[[10.0, 10.0]]]], "0.5": [[[[100.0, -50.0]]], [[[10.0, 10.0]]]]}
+  f = falls(zero, planner, policy)
+  assert f["zero_shot"] == (1, 2)
+  assert f["share"] == {"0": (1, 4), "0.5": (1, 4)}
+  assert f["key"] == [{"zero_shot": (0, 1), "refit": (1, 4)}, {"zero_shot": (1, 1), "refit": (1, 4)}]
+  assert f["policy"] == {"0": (0, 4), "0.5": (1, 4)}
+  assert pooled_falls([f, f])["share"] == {"0": (2, 8), "0.5": (2, 8)}
