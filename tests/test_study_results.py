@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from admrl_jax import study_results as sr, study_selection as sel
-from admrl_jax.cli import results_table as rt, selection_tables
+from admrl_jax.cli import comparison_tables as ct, results_table as rt, selection_tables
 
 TASKS = ["-1.000 -1.000", "-1.000 1.000", "1.000 -1.000", "1.000 1.000"]
 OOD = ["3.000 3.000", "-3.000 3.000"]
@@ -134,7 +134,7 @@ def test_model_free_methods_are_compared_unpaired(tmp_path):
     _run(study, f"pearl_long-s{seed}", "pearl", seed, _worst(25.0))
   runs = sr.load_runs(str(study))
   rows = sr.method_rows(runs, sr.shared_v_star(runs))
-  text = rt.paired_table(rows)
+  text = ct.paired_table(rows)
   assert "| AdMRL - MB-Unif | 3 |" in text and "| AdMRL - MB-Unif (model planner) | 3 |" in text, text
   assert "MAML-TRPO - " not in text and "pearl_long - " not in text, text
   assert "| MAML-TRPO vs MB-Unif (unpaired: model-free) | 3 / 3 | 31.0 ± 2.5 vs 21.0 ± 2.5 |" in text, text
@@ -372,9 +372,9 @@ def test_few_shot_changes_pool_every_task_of_every_seed_against_its_own_zero_sho
 
   runs = [run(0, [90, 90, 90, 90], [100, 95, 80, 0]), run(1, [90, 80, 70, 60], [90, 80, 70, 40])]
   v_star = {("in_box", p): 100.0 for p in TASKS}
-  rows = rt.few_shot_changes(runs, v_star, ["few_shot_2000", "few_shot_4000"])
+  rows = ct.few_shot_changes(runs, v_star, ["few_shot_2000", "few_shot_4000"])
   assert rows == [["AdMRL", "+0.0 / +41.0 (38%)", "-"]]
-  assert "the change of the gap from zero-shot" in rt.few_shot_table(runs, v_star)
+  assert "the change of the gap from zero-shot" in ct.few_shot_table(runs, v_star)
 
 
 def test_grid_gradient_is_the_bilinear_interpolants_exact_slope():
@@ -435,9 +435,9 @@ def test_model_free_points_are_the_first_kept_checkpoint_and_the_final_evaluatio
   assert points[("maml", "first")]["iteration"] == 2 and points[("maml", "first")]["steps"] == [200] * 3
   assert [g["worst_case_gap"] for g in points[("maml", "first")]["zero_shot"]] == [30.0, 31.0, 32.0]
   assert [g["worst_case_gap"] for g in points[("maml", "final")]["zero_shot"]] == [40.0, 42.0, 44.0]
-  text = rt.model_free_table(runs, v_star)
+  text = ct.model_free_table(runs, v_star)
   assert "| MAML-TRPO, first kept checkpoint (iteration 2) | 3 | 200 | 31.0 ± 2.5 |" in text, text
   assert "| MAML-TRPO, final (iteration 10) | 3 | 1000 | 42.0 ± 5.0 |" in text, text
   mean, half, p = sr.welch_difference([10.0, 11.0, 12.0], [30.0, 31.0, 32.0])
   assert f"| AdMRL - MAML-TRPO, first kept checkpoint (iteration 2) | 3 / 3 | {sr.difference(mean, half, p)} |" in text
-  assert rt.model_free_table([r for r in runs if r["summary"]["method"] != "maml"], v_star) == ""
+  assert ct.model_free_table([r for r in runs if r["summary"]["method"] != "maml"], v_star) == ""
