@@ -94,7 +94,8 @@ def folder_table(folder: str, evaluator: str = "planner", reference: str = "admr
   (written by ``experiments/evaluation_noise.py``) recomputed against the folder's current shared V*
   (mean ± 95 % t over seeds): key 0's worst case (the study's own), the worst case averaged over the keys,
   the worst case of the key-mean gap; then ``reference`` minus each other method, paired by seed, on the
-  last. ValueError naming the file where a run's measurement lacks ``evaluator`` or its tasks differ."""
+  last; then each run's row (key 0's worst case, the range of the worst case over keys, the worst case of the
+  key-mean gap, the per-task sd over keys: mean / max). ValueError naming the file where a run's measurement lacks ``evaluator`` or its tasks differ."""
   import glob
   import json
   import os
@@ -120,7 +121,7 @@ def folder_table(folder: str, evaluator: str = "planner", reference: str = "admr
     s = noise_summary(measured[evaluator]["returns"], np.asarray([v_star[("in_box", p)] for p in labels]))
     by_group.setdefault(group, {})[int(seed)] = {"key 0": s["worst"][0], "keys": s["keys"],
                                                 "mean over keys": float(np.mean(s["worst"])),
-                                                "key-mean": s["worst_of_key_mean"]}
+                                                "key-mean": s["worst_of_key_mean"], "summary": s}
   fields = ("key 0", "mean over keys", "key-mean")
   cell = lambda v: f"{np.mean(v):.1f}" + (f" ± {t_half(v):.1f}" if len(v) > 1 else "")
   rows = [[NAMES.get(g, g), ", ".join(map(str, sorted(runs))), ", ".join(sorted({str(r["keys"]) for r in runs.values()})),
@@ -141,4 +142,9 @@ def folder_table(folder: str, evaluator: str = "planner", reference: str = "admr
                   difference(float(d.mean()), t_half(d), p)])
   if pairs:
     text += "\n" + tables.markdown(["paired by seed (worst case of the key-mean gap)", "seeds", "difference"], pairs)
-  return text
+  per_run = [[f"{NAMES.get(g, g)} s{seed}", f"{s['worst'][0]:.1f}", f"{min(s['worst']):.1f} / {max(s['worst']):.1f}",
+              f"{s['worst_of_key_mean']:.1f}", f"{np.mean(s['task_sd']):.1f} / {np.max(s['task_sd']):.1f}"]
+             for g in ordered(by_group) for seed, s in sorted((k, r["summary"]) for k, r in by_group[g].items())]
+  return text + "\nPer run:\n\n" + tables.markdown(
+      ["run", "worst-case gap, key 0", "worst-case gap over keys: min / max", "worst case of the key-mean gap",
+       "per-task sd of the gap over keys: mean / max"], per_run)

@@ -120,6 +120,10 @@ def test_folder_table_recomputes_against_the_shared_v_star_and_pairs_by_seed(tmp
   assert "| MB-Unif | 0, 1 | 2 | 25.0 ± " in text and "| 30.0 ± 0.0 | 30.0 ± 0.0 |" in text
   p = stats.ttest_rel([10, 2], [30, 30]).pvalue
   assert f"| AdMRL - MB-Unif | 2 | -24.0 ± {t([-20, -28]):.1f} (p {p:.2f}) |" in text
+  sd = np.std([[10, 0, 0, 0], [0, 0, 0, 20]], axis=0, ddof=1)   # admrl-s0's gaps under keys 0 and 1
+  assert f"| AdMRL s0 | 10.0 | 10.0 / 20.0 | 10.0 | {sd.mean():.1f} / {sd.max():.1f} |" in text
+  assert "| MB-Unif s1 | 20.0 | 20.0 / 40.0 | 30.0 | 3.5 / 14.1 |" in text
+  assert text.index("| AdMRL s1 |") < text.index("| MB-Unif s0 |")
   with pytest.raises(ValueError, match="no 'policy' measurement"):
     folder_table(str(tmp_path), "policy")
 
