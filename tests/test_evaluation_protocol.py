@@ -182,6 +182,8 @@ def test_results_table_recomputes_every_gap_against_the_shared_v_star(tmp_path):
   assert "| AdMRL | 1 | 23.5 | 16.8 | 23.5 | 10.0 | 100 | 1 |" in text, text
   assert "| AdMRL (model planner) | 1 | 33.5 |" in text and "| MB-Unif | 1 | 5.0 |" in text, text
   assert "| adaptation floor (the same adaptation on the true dynamics) | - | 18.5 | 11.8 |" in text, text
+  assert "- AdMRL (model planner): s0: 33.5 / 20.8 / 33.5 / 20.0" in text, text   # per seed: the planner too
+  assert "- MB-Unif (model planner): s0: 9.0 / " in text, text
   assert study_results.interval([1.0, 2.0, 3.0]) == "2.0 ± 2.5"   # t(0.975, 2) = 4.30, std 1, n 3
 
 

@@ -69,6 +69,7 @@ def test_one_v_star_for_results_md_and_gap_vs_samples(tmp_path):
   text = rt.table(str(study))
   # final worst gap: 10 + 10 = 20 (AdMRL), 30 (MB-Unif); 10 and 20 before (the checkpoints left out)
   assert "| AdMRL | 2 | 20.0 ± 0.0 |" in text and "| MB-Unif | 2 | 30.0 ± 0.0 |" in text, text
+  assert "- AdMRL: s0: 20.0 / " in text and "(model planner)" not in text, text   # no planner: no planner lines
   curves = rt.gap_vs_samples(str(study))
   assert "| AdMRL | 10 | 1000 | 2 | 20.0 ± 0.0 |" in curves, curves
   assert "| MB-Unif | 10 | 1000 | 2 | 30.0 ± 0.0 |" in curves, curves

@@ -95,9 +95,11 @@ def table(root: str) -> str:
                                                                "run's own V*." if own else ""),
             "", "Per seed (worst-case / mean / CVaR-10% / OOD worst-case gap):", ""]
   for method, runs_m in rows.items():
-    per = ", ".join(f"s{r['seed']}: " + " / ".join(f"{r['policy'][f]:.1f}" for f in FIELDS)
-                    for r in sorted(runs_m, key=lambda r: r["seed"]) if r["policy"])
-    lines.append(f"- {NAMES.get(method, method)}: {per}")
+    for kind, label in (("policy", ""), ("planner", " (model planner)")):
+      per = ", ".join(f"s{r['seed']}: " + " / ".join(f"{r[kind][f]:.1f}" for f in FIELDS)
+                      for r in sorted(runs_m, key=lambda r: r["seed"]) if r.get(kind))
+      if per or kind == "policy":
+        lines.append(f"- {NAMES.get(method, method)}{label}: {per}")
   few = few_shot_table(runs, v_star)
   if few:
     lines += ["", few.rstrip("\n")]
