@@ -127,7 +127,7 @@ case "${1:-}" in
       fi
       compile=$(tr '\r' '\n' < $T.log | grep -o "compiled the outer step[^,;]*" | tail -1 || true)
       $PY - "$T/metrics.csv" $1 $2 $3 "${compile:-compile: not found in the log}" <<'PY' | tee -a $CO/cost.md
-import csv, sys
+import csv, os, sys
 path, method, iterations, chunk, compile_line = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 rows = list(csv.DictReader(open(path)))
 first, second = float(rows[chunk - 1]["time_s"]), float(rows[2 * chunk - 1]["time_s"])
@@ -135,7 +135,8 @@ per_it = (second - first) / chunk
 steps = (float(rows[2 * chunk - 1]["real_steps"]) - float(rows[chunk - 1]["real_steps"])) / chunk
 print(f"- {method}: {compile_line}; first chunk {first:.0f} s; second chunk {per_it:.2f} s per iteration, {steps:.0f} "
       f"real steps per iteration ({steps / per_it:.0f} per s); {iterations} iterations: {iterations * per_it / 3600:.2f} h "
-      f"of training")
+      f"of training; load average {os.getloadavg()[0]:.1f} at its end ({os.cpu_count()} cores; the run alone keeps "
+      f"it near that: well above it, something else was running and the figures are not the run's alone)")
 PY
     done ;;
   baselines)
