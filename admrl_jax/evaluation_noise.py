@@ -148,3 +148,39 @@ def folder_table(folder: str, evaluator: str = "planner", reference: str = "admr
   return text + "\nPer run:\n\n" + tables.markdown(
       ["run", "worst-case gap, key 0", "worst-case gap over keys: min / max", "worst case of the key-mean gap",
        "per-task sd of the gap over keys: mean / max"], per_run)
+
+
+# The few-shot refit's falls (``experiments/few_shot_share.py``): whether a loss is the refit's (it shows at
+# every key) or one key's draw (it does not).
+FALL = 100.0   # a return this far below the best of its (task, key) counts as a fall
+
+
+def falls(zero, planner: dict, policy: dict) -> dict:
+  """Planner returns zero [K, G] (zero-shot) and, per share, planner / policy returns [K, S, G, P] ->
+  counts (falls, evaluations) of: the zero-shot planner, each share's refit planner (both against the best
+  planner return of the (task, key) over zero-shot and every share and budget), each key's zero-shot and
+  refit planner, and each share's policy evaluator (against the best of its own evaluations of the (task,
+  key)); returns are first averaged over the S adaptation seeds."""
+  zero = np.asarray(zero, np.float64)
+  plan = {s: np.asarray(v, np.float64).mean(axis=1) for s, v in planner.items()}   # [K, G, P]
+  best = np.max(np.concatenate([zero[..., None], *plan.values()], axis=-1), axis=-1)   # [K, G]
+  count = lambda fell: (int(fell.sum()), int(fell.size))
+  refit = np.concatenate([best[..., None] - p > FALL for p in plan.values()], axis=-1)   # [K, G, shares * P]
+  pol = {s: np.asarray(v, np.float64).mean(axis=1) for s, v in policy.items()}   # [K, G, P]
+  pol_best = np.max(np.concatenate(list(pol.values()), axis=-1), axis=-1)   # [K, G]
+  return {"zero_shot": count(best - zero > FALL),
+          "share": {s: count(best[..., None] - p > FALL) for s, p in plan.items()},
+          "key": [{"zero_shot": count(best[k] - zero[k] > FALL), "refit": count(refit[k])} for k in range(len(zero))],
+          "policy": {s: count(pol_best[..., None] - q > FALL) for s, q in pol.items()}}
+
+
+def pooled_falls(found: list[dict]) -> dict:
+  """``falls`` of several measurements (same shares and keys), summed count by count."""
+  add = lambda a, b: (a[0] + b[0], a[1] + b[1])
+  total = found[0]
+  for f in found[1:]:
+    total = {"zero_shot": add(total["zero_shot"], f["zero_shot"]),
+             "share": {s: add(c, f["share"][s]) for s, c in total["share"].items()},
+             "key": [{w: add(k[w], g[w]) for w in k} for k, g in zip(total["key"], f["key"])],
+             "policy": {s: add(c, f["policy"][s]) for s, c in total["policy"].items()}}
+  return total

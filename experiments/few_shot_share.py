@@ -15,7 +15,7 @@ key's draw causes does not.
 
 Below the per-row table, per share: over every task and key, the model planner's loss through the refit
 (zero-shot return minus the return after each budget, at the same key): median, 90th percentile and the
-share of (task, key) pairs that lost more than 100; then the falls (``falls``): evaluations more than 100
+share of (task, key) pairs that lost more than 100; then the falls (``evaluation_noise.falls``): evaluations more than 100
 below the best of their (task, key). --summarize=<a.json>,<b.json> prints the falls of saved --out files,
 pooled, without running anything.
 
@@ -34,7 +34,7 @@ from absl import flags
 from admrl_jax.cli.common import checked_json_out, fail, run, start, write_json
 from admrl_jax.configs.default import get_config as default_config
 from admrl_jax.evaluation import few_shot
-from admrl_jax.evaluation_noise import keyed
+from admrl_jax.evaluation_noise import FALL, falls, keyed, pooled_falls
 from admrl_jax.evaluation_protocol import EvaluationProtocol
 from admrl_jax.run_dir import checkpoint_steps, load_run, restore_state
 
@@ -46,38 +46,6 @@ _EPISODES = flags.DEFINE_list("episodes", [], "the nested few-shot budgets in re
 _KEYS = flags.DEFINE_integer("keys", 1, "evaluation keys (key 0: the run's own evaluation's)")
 _OUT = flags.DEFINE_string("out", "", "a JSON file for every return (tasks, shares, keys, budgets)")
 _SUMMARIZE = flags.DEFINE_list("summarize", [], "instead: saved --out files whose falls are counted, pooled")
-FALL = 100.0   # a return this far below the best of its (task, key) counts as a fall
-
-
-def falls(zero, planner: dict, policy: dict) -> dict:
-  """Planner returns zero [K, G] (zero-shot) and, per share, planner / policy returns [K, S, G, P] ->
-  counts (falls, evaluations) of: the zero-shot planner, each share's refit planner (both against the best
-  planner return of the (task, key) over zero-shot and every share and budget), each key's zero-shot and
-  refit planner, and each share's policy evaluator (against the best of its own evaluations of the (task,
-  key)); returns are first averaged over the S adaptation seeds."""
-  zero = np.asarray(zero, np.float64)
-  plan = {s: np.asarray(v, np.float64).mean(axis=1) for s, v in planner.items()}   # [K, G, P]
-  best = np.max(np.concatenate([zero[..., None], *plan.values()], axis=-1), axis=-1)   # [K, G]
-  count = lambda fell: (int(fell.sum()), int(fell.size))
-  refit = np.concatenate([best[..., None] - p > FALL for p in plan.values()], axis=-1)   # [K, G, shares * P]
-  pol = {s: np.asarray(v, np.float64).mean(axis=1) for s, v in policy.items()}   # [K, G, P]
-  pol_best = np.max(np.concatenate(list(pol.values()), axis=-1), axis=-1)   # [K, G]
-  return {"zero_shot": count(best - zero > FALL),
-          "share": {s: count(best[..., None] - p > FALL) for s, p in plan.items()},
-          "key": [{"zero_shot": count(best[k] - zero[k] > FALL), "refit": count(refit[k])} for k in range(len(zero))],
-          "policy": {s: count(pol_best[..., None] - q > FALL) for s, q in pol.items()}}
-
-
-def pooled_falls(found: list[dict]) -> dict:
-  """``falls`` of several measurements (same shares and keys), summed count by count."""
-  add = lambda a, b: (a[0] + b[0], a[1] + b[1])
-  total = found[0]
-  for f in found[1:]:
-    total = {"zero_shot": add(total["zero_shot"], f["zero_shot"]),
-             "share": {s: add(c, f["share"][s]) for s, c in total["share"].items()},
-             "key": [{w: add(k[w], g[w]) for w in k} for k, g in zip(total["key"], f["key"])],
-             "policy": {s: add(c, f["policy"][s]) for s, c in total["policy"].items()}}
-  return total
 
 
 def print_falls(f: dict) -> None:

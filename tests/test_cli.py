@@ -181,3 +181,15 @@ def test_study_publishes_finished_runs_pairs_them_and_refuses_bad_input(tmp_path
   assert _one_error_line(_python("-m", "experiments.study", "--study=s", "--methods=unif,nope"), 2).startswith(
       "error: methods: unknown value(s) ['nope']; allowed:")
   assert _one_error_line(_python("-m", "experiments.study", "--methods=unif"), 2).startswith("error: study: needs")
+
+
+def test_the_cli_modules_tests_import_share_one_process():
+  """pytest-xdist's --dist loadfile puts test files into worker processes in no fixed grouping: every CLI
+  module a test imports in-process (``oracle_table``, ``study``, ``study_coverage``, the table renderers)
+  must import beside the others (absl refuses a flag name defined twice; --config and --commit are shared
+  through ``cli.common``), and the first definition serves them all."""
+  code = ("from admrl_jax.cli import comparison_tables, oracle_table, results_readme, results_table, "
+          "selection_tables, study; from experiments import study_coverage; "
+          "assert oracle_table._COMMIT._flagvalues['commit'] is study.COMMIT._flagvalues['commit']; print('ok')")
+  p = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-3000:]

@@ -112,7 +112,7 @@ def test_few_shot_share_counts_falls_against_the_best_of_each_task_and_key():
   [500, 350] and [480, 500]: best 500, one fall (350). Key 1: zero-shot 300 (a fall), refits [450, 460] and
   [455, 200]: best 460, falls 300 and 200. The policy: [100, 100], [100, -50] at key 0 (one fall), none at
   key 1."""
-  from experiments.few_shot_share import falls, pooled_falls
+  from admrl_jax.evaluation_noise import falls, pooled_falls   # (not the CLI: its absl flags would clash)
   zero = [[500.0], [300.0]]
   planner = {"0": [[[[500.0, 350.0]]], [[[450.0, 460.0]]]], "0.5": [[[[480.0, 500.0]]], [[[455.0, 200.0]]]]}
   policy = {"0": [[[[100.0, 100.0]]], [[[10.0, 10.0]]]], "0.5": [[[[100.0, -50.0]]], [[[10.0, 10.0]]]]}

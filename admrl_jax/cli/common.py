@@ -41,12 +41,24 @@ def start(argv, positional: tuple[str, ...] = ()) -> list[str]:
   return given
 
 
+def shared_bool(name: str, help_text: str):
+  """A boolean flag (default False) that several CLI modules define with one meaning (``--commit``): the first
+  definition in a process serves the others. One entry point imports one CLI module; the tests import several
+  into one process, where absl refuses a name defined twice."""
+  if name in flags.FLAGS:
+    return flags.FlagHolder(flags.FLAGS, flags.FLAGS[name])
+  return flags.DEFINE_bool(name, False, help_text)
+
+
 def define_config(help_text: str = "ml-collections config file"):
   """The --config flag (a config file; ``--config.field=value`` overrides its fields).
 
   Without --config, ``parse_flags`` gives the package's default config, so overrides alone apply to
   it. (Defined with a default file instead, ml-collections would load that file and apply the
-  overrides while the module is imported, where a bad override is a traceback.)"""
+  overrides while the module is imported, where a bad override is a traceback.) In a process that imports
+  several CLI modules (the tests) the first definition serves the others, as ``shared_bool``'s."""
+  if "config" in flags.FLAGS:
+    return flags.FlagHolder(flags.FLAGS, flags.FLAGS["config"])
   return config_flags.DEFINE_config_file("config", None, f"{help_text} (default: {DEFAULT_CONFIG_PATH})",
                                          lock_config=True)
 

@@ -53,7 +53,7 @@ from admrl_jax.oracles.cache import existing_entry  # noqa: E402
 from admrl_jax.oracles.pieces import PieceSet, parse_piece  # noqa: E402
 from admrl_jax.oracles import shipped  # noqa: E402
 from admrl_jax.oracles.shipped import ship, shipped_file  # noqa: E402
-from admrl_jax.cli.common import (DEFAULT_CONFIG_PATH, checked_folder, commit, config_paths,  # noqa: E402
+from admrl_jax.cli.common import (DEFAULT_CONFIG_PATH, checked_folder, commit, config_paths, shared_bool,  # noqa: E402
                                   define_config, fail, run as run_main, start)
 
 _CONFIG = define_config()
@@ -73,8 +73,7 @@ _ORACLE = flags.DEFINE_string("oracle", "", "with --pieces: the cached reference
                               "mpc (eval.mpc_samples > 0) or floor (eval.floor on)")
 _PIECES_DIR = flags.DEFINE_string("pieces_dir", "docs/oracle_pieces", "with --pieces: the folder of the pieces "
                                   "(one subfolder per set, oracle and budget; commit it)")
-_COMMIT = flags.DEFINE_bool("commit", False, "with --pieces: git-commit each piece as it finishes (and the table "
-                            "--ship ships)")
+_COMMIT = shared_bool("commit", "with --pieces: git-commit each piece as it finishes (and the table --ship ships)")
 _PIECE_FLAGS = ("piece", "set", "oracle", "pieces_dir", "commit")
 _MAX_CORNERS = 8
 

@@ -4,11 +4,13 @@ import os
 
 from absl import flags
 
+from admrl_jax.cli.common import shared_bool
+
 README_STUDIES = os.path.join("docs", "runs")   # the studies of the README's "Results at a glance"
 
 STUDY = flags.DEFINE_string("study", None, "the study's name: its folder under --publish and the workdir")
 PUBLISH = flags.DEFINE_string("publish", README_STUDIES, "folder the studies' evidence is published in (under "
                               "docs/runs, a finished run of experiments.study also rewrites README.md's "
                               "\"Results at a glance\")")
-COMMIT = flags.DEFINE_bool("commit", False, "git commit the published files as they are written (after every "
-                           "finished run or evaluated run)")
+COMMIT = shared_bool("commit", "git commit the published files as they are written (after every finished run or "
+                     "evaluated run)")
