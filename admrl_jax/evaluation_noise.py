@@ -89,27 +89,42 @@ def noise_summary(returns: np.ndarray, v_star: np.ndarray) -> dict:
           "key0_worst_repeats": float(np.mean(worst_task[1:] == worst_task[0])) if k > 1 else None}
 
 
-def folder_table(folder: str, evaluator: str = "planner", reference: str = "admrl") -> str:
+def _paired_t(a: list[float], b: list[float]) -> tuple[float, float, float]:
+  """a - b paired: (mean, 95 % t half-width, the paired t-test's p; p 0 or 1 where every pair differs alike)."""
+  from scipy import stats
+
+  from admrl_jax.study_results import t_half
+
+  d = np.subtract(a, b)
+  p = float(stats.ttest_rel(a, b).pvalue) if d.std() > 0 else (1.0 if d.mean() == 0 else 0.0)
+  return float(d.mean()), t_half(d), p
+
+
+def folder_table(folder: str, evaluator: str = "planner") -> str:
   """Markdown: per method of a study folder, the gap statistics of ``<folder>/evaluation_noise/<run>.json``
   (written by ``experiments/evaluation_noise.py``) recomputed against the folder's current shared V*
   (mean ± 95 % t over seeds): key 0's worst case (the study's own), the worst case averaged over the keys,
-  the worst case of the key-mean gap; then ``reference`` minus each other method, paired by seed, on the
-  last; then each run's row (key 0's worst case, the range of the worst case over keys, the worst case of the
-  key-mean gap, the per-task sd over keys: mean / max). ValueError naming the file where a run's measurement lacks ``evaluator`` or its tasks differ."""
+  the worst case of the key-mean gap; then each AdMRL row (the group of every run whose method is admrl:
+  AdMRL and its labelled variants) minus each other row, paired by seed, on key 0's worst case (the
+  protocol's primary statistic) and on the worst case of the key-mean gap, each with its p Holm-corrected
+  over the table's comparisons (``study_selection.holm``); then each run's row (key 0's worst case, the
+  range of the worst case over keys, the worst case of the key-mean gap, the per-task sd over keys: mean /
+  max). ValueError naming the file where a run's measurement lacks ``evaluator`` or its tasks differ."""
   import glob
   import json
   import os
 
-  from scipy import stats
-
   from admrl_jax import tables
-  from admrl_jax.study_results import NAMES, difference, load_runs, ordered, shared_v_star, t_half
+  from admrl_jax.study_results import NAMES, difference, group, load_runs, ordered, shared_v_star, t_half
+  from admrl_jax.study_selection import holm
 
-  v_star = shared_v_star(load_runs(folder))
+  published = load_runs(folder)
+  v_star = shared_v_star(published)
+  adaptive = {group(r) for r in published if r["summary"].get("method") == "admrl"}   # AdMRL and its variants
   by_group = {}
   for path in sorted(glob.glob(os.path.join(folder, "evaluation_noise", "*.json"))):
     name = os.path.basename(path)[:-len(".json")]
-    group, _, seed = name.rpartition("-s")
+    row, _, seed = name.rpartition("-s")
     with open(path) as fh:
       measured = json.load(fh)
     if evaluator not in measured:
@@ -119,7 +134,7 @@ def folder_table(folder: str, evaluator: str = "planner", reference: str = "admr
     if missing:
       raise ValueError(f"{path}: task {missing[0]} is not one of {folder}'s in-box tasks")
     s = noise_summary(measured[evaluator]["returns"], np.asarray([v_star[("in_box", p)] for p in labels]))
-    by_group.setdefault(group, {})[int(seed)] = {"key 0": s["worst"][0], "keys": s["keys"],
+    by_group.setdefault(row, {})[int(seed)] = {"key 0": s["worst"][0], "keys": s["keys"],
                                                 "mean over keys": float(np.mean(s["worst"])),
                                                 "key-mean": s["worst_of_key_mean"], "summary": s}
   fields = ("key 0", "mean over keys", "key-mean")
@@ -129,19 +144,21 @@ def folder_table(folder: str, evaluator: str = "planner", reference: str = "admr
           ((g, by_group[g]) for g in ordered(by_group))]
   text = tables.markdown(["method", "seeds", "keys", "worst-case gap, key 0 (the study's)",
                           "worst-case gap, mean over keys", "worst case of the key-mean gap"], rows)
-  pairs = []
-  for g in ordered(by_group):
-    seeds = sorted(set(by_group.get(reference, {})) & set(by_group[g]))
-    if g == reference or len(seeds) < 2:
-      continue
-    a = [by_group[reference][s]["key-mean"] for s in seeds]
-    b = [by_group[g][s]["key-mean"] for s in seeds]
-    d = np.subtract(a, b)
-    p = float(stats.ttest_rel(a, b).pvalue) if d.std() > 0 else (1.0 if d.mean() == 0 else 0.0)
-    pairs.append([f"{NAMES.get(reference, reference)} - {NAMES.get(g, g)}", len(seeds),
-                  difference(float(d.mean()), t_half(d), p)])
-  if pairs:
-    text += "\n" + tables.markdown(["paired by seed (worst case of the key-mean gap)", "seeds", "difference"], pairs)
+  tests = {}   # (method, other) -> {field: (mean, half, p)}, seeds
+  for a in (g for g in ordered(by_group) if g in adaptive):
+    for b in (g for g in ordered(by_group) if g not in adaptive):
+      seeds = sorted(set(by_group[a]) & set(by_group[b]))
+      if len(seeds) >= 2:
+        tests[(a, b)] = ({f: _paired_t([by_group[a][s][f] for s in seeds], [by_group[b][s][f] for s in seeds])
+                          for f in ("key 0", "key-mean")}, len(seeds))
+  if tests:
+    corrected = {f: holm({k: d[f][2] for k, (d, _) in tests.items()}) for f in ("key 0", "key-mean")}
+    pairs = [[f"{NAMES.get(a, a)} - {NAMES.get(b, b)}", n,
+              *(x for f in ("key 0", "key-mean") for x in (difference(*d[f]), f"{corrected[f][(a, b)]:.2f}"))]
+             for (a, b), (d, n) in tests.items()]
+    text += "\n" + tables.markdown(
+        ["paired by seed", "seeds", "worst-case gap, key 0", "Holm p", "worst case of the key-mean gap", "Holm p"],
+        pairs)
   per_run = [[f"{NAMES.get(g, g)} s{seed}", f"{s['worst'][0]:.1f}", f"{min(s['worst']):.1f} / {max(s['worst']):.1f}",
               f"{s['worst_of_key_mean']:.1f}", f"{np.mean(s['task_sd']):.1f} / {np.max(s['task_sd']):.1f}"]
              for g in ordered(by_group) for seed, s in sorted((k, r["summary"]) for k, r in by_group[g].items())]

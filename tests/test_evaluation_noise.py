@@ -93,8 +93,9 @@ def test_policy_evaluator_is_the_mean_over_the_protocols_adaptation_seeds(monkey
 
 
 def test_folder_table_recomputes_against_the_shared_v_star_and_pairs_by_seed(tmp_path):
-  """Four published runs (V* 100 on each of 4 tasks) and their measurements under 2 keys: the table's
-  cells by hand, and AdMRL minus MB-Unif on the worst case of the key-mean gap."""
+  """Six published runs (V* 100 on each of 4 tasks) and their measurements under 2 keys: the table's
+  cells by hand; each AdMRL row (AdMRL and admrl_mix, a variant: its method is admrl) minus MB-Unif on
+  key 0's worst case and on the worst case of the key-mean gap, each p Holm-corrected over the two."""
   import json
   import os
 
@@ -106,20 +107,30 @@ def test_folder_table_recomputes_against_the_shared_v_star_and_pairs_by_seed(tmp
   psis = [[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]]
   returns = {"admrl-s0": [[90, 100, 100, 100], [100, 100, 100, 80]],    # key-0 worst 10, keys 10/20, key-mean 10
              "admrl-s1": [[100, 100, 100, 100], [100, 100, 100, 96]],   # 0, 0/4, 2
+             "admrl_mix-s0": [[100, 100, 100, 90], [100, 100, 100, 90]],   # 10, 10/10, 10
+             "admrl_mix-s1": [[100, 100, 95, 100], [100, 100, 93, 100]],   # 5, 5/7, 6
              "unif-s0": [[70, 100, 100, 100], [70, 100, 100, 100]],     # 30, 30/30, 30
              "unif-s1": [[100, 100, 100, 80], [100, 100, 100, 60]]}     # 20, 20/40, 30
   os.makedirs(tmp_path / "evaluation_noise")
   for name, r in returns.items():
-    method, seed = name.split("-s")
-    _fake_finished_run(str(tmp_path / name), method, int(seed), 1.0)
+    group, seed = name.split("-s")
+    _fake_finished_run(str(tmp_path / name), "admrl" if group.startswith("admrl") else group, int(seed), 1.0)
     with open(tmp_path / "evaluation_noise" / f"{name}.json", "w") as fh:
       json.dump({"psis": psis, "planner": {"returns": r}}, fh)
   text = folder_table(str(tmp_path))
   t = lambda values: stats.t.ppf(0.975, 1) * np.std(values, ddof=1) / np.sqrt(2)
   assert f"| AdMRL | 0, 1 | 2 | 5.0 ± {t([10, 0]):.1f} | 8.5 ± {t([15, 2]):.1f} | 6.0 ± {t([10, 2]):.1f} |" in text
   assert "| MB-Unif | 0, 1 | 2 | 25.0 ± " in text and "| 30.0 ± 0.0 | 30.0 ± 0.0 |" in text
-  p = stats.ttest_rel([10, 2], [30, 30]).pvalue
-  assert f"| AdMRL - MB-Unif | 2 | -24.0 ± {t([-20, -28]):.1f} (p {p:.2f}) |" in text
+  # key 0: AdMRL [10, 0] - [30, 20] = -20 at both seeds (p 0); admrl_mix [10, 5] - [30, 20]
+  p0 = stats.ttest_rel([10, 5], [30, 20]).pvalue   # Holm: AdMRL's p 0 twice, then admrl_mix's as is
+  # the key-mean gap: AdMRL [10, 2], admrl_mix [10, 6], MB-Unif [30, 30]; Holm: the smaller p twice, the larger as is
+  p_admrl, p_mix = stats.ttest_rel([10, 2], [30, 30]).pvalue, stats.ttest_rel([10, 6], [30, 30]).pvalue
+  assert p_mix < p_admrl < 2 * p_mix   # so Holm makes both 2 * p_mix
+  assert (f"| AdMRL - MB-Unif | 2 | -20.0 ± 0.0 (p 0.00) | 0.00 | -24.0 ± {t([-20, -28]):.1f} (p {p_admrl:.2f}) | "
+          f"{2 * p_mix:.2f} |") in text
+  assert (f"| admrl_mix - MB-Unif | 2 | -17.5 ± {t([-20, -15]):.1f} (p {p0:.2f}) | {p0:.2f} | "
+          f"-22.0 ± {t([-20, -24]):.1f} (p {p_mix:.2f}) | {2 * p_mix:.2f} |") in text
+  assert "| AdMRL - admrl_mix |" not in text   # variants of AdMRL are not paired with each other
   sd = np.std([[10, 0, 0, 0], [0, 0, 0, 20]], axis=0, ddof=1)   # admrl-s0's gaps under keys 0 and 1
   assert f"| AdMRL s0 | 10.0 | 10.0 / 20.0 | 10.0 | {sd.mean():.1f} / {sd.max():.1f} |" in text
   assert "| MB-Unif s1 | 20.0 | 20.0 / 40.0 | 30.0 | 3.5 / 14.1 |" in text
