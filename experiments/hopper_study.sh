@@ -16,6 +16,8 @@
 #                                           # model's prediction error per task cell on the other runs' real data
 #   experiments/hopper_study.sh optimism    # the planner audited: each published model-based run's final model
 #                                           # (checkpoints here), its chosen plans' promised minus true return
+#   experiments/hopper_study.sh alignment   # the gradient-direction link: AdMRL's (and the chosen adversary's) logged
+#                                           # task gradients against the measured gap maps' slopes
 #   experiments/hopper_study.sh all         # every stage still to do, in the fourth amendment's order (below)
 #
 # SEEDS="0 1 2" limits study or baselines to those seeds (the fourth amendment's order: the model-based
@@ -187,7 +189,8 @@ PY
     "$0" model_error
     "$0" optimism
     "$0" curves
-    "$0" coverage ;;
+    "$0" coverage
+    "$0" alignment ;;
   model_error)   # one pool: the published model-based runs whose checkpoints are here (runs/ is machine-local),
                  # each scored on the others' real trajectories; written as model_error/map_s<seeds>.json, .md, .png
     F=docs/runs/hopper_2d_n100; O=$F/model_error
@@ -228,6 +231,19 @@ PY
     elif git ls-files --error-unmatch $O/table.md > /dev/null 2>&1 && git diff --quiet HEAD -- $O/table.md; then
       echo "optimism table: unchanged"
     else commit_files "Hopper2D study: the planner-optimism table recomputed ($O/table.md)" $O/table.md; fi ;;
+  alignment)   # from the published files: each AdMRL row's logged task gradients against the slope of the gap
+               # maps evaluated at the curve's iterations (policy: the next 5 and the next 39; planner: the next 5)
+    F=docs/runs/hopper_2d_n100
+    rows=$(echo admrl $(experiments/corner_screening.sh chosen 2>/dev/null || true) | tr ' ' ',')
+    for spec in "policy 5" "policy 39" "planner 5"; do
+      read -r evaluator window <<< "$spec"
+      echo "### \`python -m experiments.task_gradient_alignment $F --rows=$rows --evaluator=$evaluator --window=$window\`"; echo
+      $PY -m experiments.task_gradient_alignment $F --rows=$rows --evaluator=$evaluator --window=$window; echo
+    done > $F/task_gradient_alignment.md.part
+    mv $F/task_gradient_alignment.md.part $F/task_gradient_alignment.md
+    if git diff --quiet HEAD -- $F/task_gradient_alignment.md; then echo "alignment: unchanged"
+    else commit_files "Hopper2D study: the gradient-direction link recomputed (task_gradient_alignment.md)" \
+      $F/task_gradient_alignment.md; fi ;;
   coverage)   # the protocol's four regions of (velocity, height) in [-2, 2] x [1.2, 2.0]
     F=docs/runs/hopper_2d_n100
     for region in "fast backward:-2,1.2:-1.3333,2.0" "fast forward:1.3333,1.2:2,2.0" "high:-2,1.87:2,2.0" \
