@@ -1,7 +1,12 @@
-"""TRPO: GAE, Fisher-vector products, natural-gradient step with line search, value fit."""
+"""TRPO: GAE, Fisher-vector products, natural-gradient step with line search, value fit.
+
+The update builds its problem as a ``TrustRegion`` and calls two hooks on it, ``fisher_product`` and
+``line_search``; ``benchmarks/trpo_variants.py`` overrides them to time alternatives (figure 8).
+"""
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +37,18 @@ def gae(rewards, values, next_values, dones, gamma: float, lam: float):
 
   _, adv = jax.lax.scan(back, jnp.zeros((), rewards.dtype), (deltas, not_done), reverse=True)
   return adv, adv + values
+
+
+class TrustRegion(NamedTuple):
+  """One update's problem in the flat policy parameters [P], from the batch's old policy: the point flat0
+  [P]; the surrogate and the mean KL (flat [P] -> scalar); the policy's outputs on the batch (flat [P] ->
+  (mean, log-std) [N, T, da]) and the mean KL as a function of them (the Gauss-Newton form's pieces)."""
+
+  flat0: jax.Array
+  surrogate: Callable
+  mean_kl: Callable
+  outputs: Callable
+  kl_of_outputs: Callable
 
 
 @struct.dataclass
@@ -110,36 +127,25 @@ class TRPO:
     mean_old, log_std_old = jax.lax.stop_gradient(self.policy_net.apply(state.policy, traj.obs))
     logp_old = gaussian_log_prob(mean_old, log_std_old, traj.action)
 
+    outputs = lambda flat: self.policy_net.apply(unravel(flat), traj.obs)   # (mean, log-std) [N, T, da]
+
     def surrogate(flat):
-      mean, log_std = self.policy_net.apply(unravel(flat), traj.obs)
+      mean, log_std = outputs(flat)
       log_ratio = jnp.where(mask > 0, gaussian_log_prob(mean, log_std, traj.action) - logp_old, 0.0)
       ratio = jnp.exp(log_ratio)   # masked steps' actions never enter (exp of garbage could be inf)
       return jnp.sum(mask * ratio * adv_n) / n_valid + self.entropy_coef * gaussian_entropy(log_std)
 
-    def mean_kl(flat):
-      mean, log_std = self.policy_net.apply(unravel(flat), traj.obs)
+    def kl_of_outputs(out):
+      mean, log_std = out
       return jnp.sum(mask * gaussian_kl(mean_old, log_std_old, mean, log_std)) / n_valid
 
+    region = TrustRegion(flat0, surrogate, lambda flat: kl_of_outputs(outputs(flat)), outputs, kl_of_outputs)
     surr0, g = jax.value_and_grad(surrogate)(flat0)
-    step_dir, _ = conjugate_gradient(lambda v: fisher_vector_product(mean_kl, flat0, v, self.cg_damping),
-                                     g, self.cg_iters)
-    shs = jnp.vdot(step_dir, fisher_vector_product(mean_kl, flat0, step_dir, self.cg_damping))
+    fvp = self.fisher_product(region)
+    step_dir, _ = conjugate_gradient(fvp, g, self.cg_iters)
+    shs = jnp.vdot(step_dir, fvp(step_dir))
     full_step = step_dir * jnp.sqrt(2.0 * self.max_kl / jnp.maximum(shs, 1e-12))
-
-    def untried(carry):   # backtracking: the step halves until the surrogate improves within the trust region
-      i, accepted = carry[:2]
-      return (i < self.line_search_steps) & ~accepted
-
-    def try_next(carry):
-      i, _, flat, kl, surr = carry
-      cand = flat0 + 0.5 ** i.astype(flat0.dtype) * full_step
-      surr_c, kl_c = surrogate(cand), mean_kl(cand)
-      ok = (surr_c > surr0) & (kl_c <= self.max_kl) & jnp.isfinite(surr_c)
-      return i + 1, ok, jnp.where(ok, cand, flat), jnp.where(ok, kl_c, kl), jnp.where(ok, surr_c, surr)
-
-    # stops at the first acceptable candidate (figure 8: 0.90x the update's time of scoring all at once)
-    _, accepted, flat_new, kl_new, surr_new = jax.lax.while_loop(
-        untried, try_next, (jnp.zeros((), jnp.int32), jnp.zeros((), bool), flat0, jnp.zeros((), flat0.dtype), surr0))
+    accepted, flat_new, kl_new, surr_new, tried = self.line_search(region, surr0, full_step)
 
     value, value_opt, value_loss = self._fit_value(state, traj.obs, targets, mask, key)
     metrics = {
@@ -148,8 +154,35 @@ class TRPO:
         "line_search_accepted": accepted.astype(jnp.float32),
         "value_loss": value_loss,
         "episode_return": jnp.mean(jnp.sum(rewards * mask, axis=-1)),
+        "candidates_tried": tried.astype(jnp.float32),
     }
     return AgentState(unravel(flat_new), value, value_opt), metrics
+
+  def fisher_product(self, region: TrustRegion):
+    """v [P] -> (F + cg_damping I) v, F the Hessian of the mean KL at the update's point."""
+    return lambda v: fisher_vector_product(region.mean_kl, region.flat0, v, self.cg_damping)
+
+  def line_search(self, region: TrustRegion, surr0: jax.Array, full_step: jax.Array):
+    """Backtracking from flat0 + full_step [P]: the step halves until the surrogate improves on surr0 within
+    the trust region, at most ``line_search_steps`` candidates, stopping at the first acceptable one
+    (figure 8: 0.90x the update's time of scoring all at once) -> (accepted, flat [P], its KL, its
+    surrogate, candidates tried); flat0 where none is accepted."""
+    flat0 = region.flat0
+
+    def untried(carry):
+      i, accepted = carry[:2]
+      return (i < self.line_search_steps) & ~accepted
+
+    def try_next(carry):
+      i, _, flat, kl, surr = carry
+      cand = flat0 + 0.5 ** i.astype(flat0.dtype) * full_step
+      surr_c, kl_c = region.surrogate(cand), region.mean_kl(cand)
+      ok = (surr_c > surr0) & (kl_c <= self.max_kl) & jnp.isfinite(surr_c)
+      return i + 1, ok, jnp.where(ok, cand, flat), jnp.where(ok, kl_c, kl), jnp.where(ok, surr_c, surr)
+
+    tried, accepted, flat, kl, surr = jax.lax.while_loop(
+        untried, try_next, (jnp.zeros((), jnp.int32), jnp.zeros((), bool), flat0, jnp.zeros((), flat0.dtype), surr0))
+    return accepted, flat, kl, surr, tried
 
   def _fit_value(self, state: AgentState, obs, targets, mask, key):
     """Minibatch Adam regression of V(s) on the GAE targets; obs [N, T, ds], targets/mask [N, T]."""

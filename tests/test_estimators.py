@@ -17,7 +17,7 @@ from jax.flatten_util import ravel_pytree
 from admrl_jax.linear_solve import conjugate_gradient
 from admrl_jax.networks import gaussian_kl
 from admrl_jax.task_gradient import SolverConfig, implicit_task_gradient, score_function_hvp
-from admrl_jax.trpo import TRPO, fisher_vector_product, gae
+from admrl_jax.trpo import TRPO, TrustRegion, fisher_vector_product, gae
 from admrl_jax.types import Transition
 
 
@@ -79,6 +79,42 @@ def test_fisher_vector_product_matches_kl_hessian(damping):
   fvps = jax.jit(jax.vmap(lambda v: fisher_vector_product(mean_kl, flat0, v, damping)))(vs)
   expected = np.asarray(vs) @ (hess + damping * np.eye(n)).T
   np.testing.assert_allclose(np.asarray(fvps), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_the_update_hooks_variants_agree_with_the_shipped_ones():
+  """``benchmarks/trpo_variants.py`` overrides ``TRPO.fisher_product`` and ``line_search``: the Gauss-Newton
+  product equals the KL's Hessian (explicit) times v at the update's point, and scoring every candidate at
+  once picks the first acceptable one, as the shipped sequential search does (found here by brute force)."""
+  from benchmarks.trpo_variants import VariantTRPO
+
+  agent = TRPO(obs_dim=2, action_dim=1, policy_hidden=(3,), max_kl=0.01)
+  flat0, unravel = _perturbed_policy(agent, seed=0)
+  obs = jax.random.normal(jax.random.key(1), (6, 2))
+  outputs = lambda flat: agent.policy_net.apply(unravel(flat), obs)
+  mean_old, log_std_old = outputs(flat0)
+  kl_of_outputs = lambda out: jnp.mean(gaussian_kl(mean_old, log_std_old, *out))
+  mean_kl = lambda flat: kl_of_outputs(outputs(flat))
+  target = flat0 + 0.3 * jax.random.normal(jax.random.key(2), flat0.shape)
+  surrogate = lambda flat: -jnp.sum((flat - target) ** 2)
+  region = TrustRegion(flat0, surrogate, mean_kl, outputs, kl_of_outputs)
+
+  hess = np.asarray(jax.hessian(mean_kl)(flat0))
+  v = jax.random.normal(jax.random.key(3), flat0.shape)
+  for variant in (agent, VariantTRPO.of(agent, fvp="ggn")):
+    np.testing.assert_allclose(np.asarray(variant.fisher_product(region)(v)),
+                               hess @ np.asarray(v) + agent.cg_damping * np.asarray(v), rtol=1e-4, atol=1e-5)
+
+  full_step = 8.0 * (target - flat0)   # too far: the first acceptable candidate is a few halvings in
+  fractions = 0.5 ** np.arange(agent.line_search_steps)
+  ok = [bool((surrogate(flat0 + f * full_step) > surrogate(flat0)) & (mean_kl(flat0 + f * full_step) <= 0.01))
+        for f in fractions]
+  first = ok.index(True)
+  assert first >= 2, ok
+  for variant in (agent, VariantTRPO.of(agent, search="vmap")):
+    accepted, flat, kl, surr, tried = variant.line_search(region, surrogate(flat0), full_step)
+    assert bool(accepted) and int(tried) == first + 1
+    np.testing.assert_allclose(np.asarray(flat), np.asarray(flat0 + fractions[first] * full_step), rtol=1e-6)
+    np.testing.assert_allclose([float(kl), float(surr)], [float(mean_kl(flat)), float(surrogate(flat))], rtol=1e-5)
 
 
 # 3. REINFORCE Hessian-vector product on a tiny network ------------------------------------------
