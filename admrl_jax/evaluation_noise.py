@@ -89,17 +89,6 @@ def noise_summary(returns: np.ndarray, v_star: np.ndarray) -> dict:
           "key0_worst_repeats": float(np.mean(worst_task[1:] == worst_task[0])) if k > 1 else None}
 
 
-def _paired_t(a: list[float], b: list[float]) -> tuple[float, float, float]:
-  """a - b paired: (mean, 95 % t half-width, the paired t-test's p; p 0 or 1 where every pair differs alike)."""
-  from scipy import stats
-
-  from admrl_jax.study_results import t_half
-
-  d = np.subtract(a, b)
-  p = float(stats.ttest_rel(a, b).pvalue) if d.std() > 0 else (1.0 if d.mean() == 0 else 0.0)
-  return float(d.mean()), t_half(d), p
-
-
 def folder_table(folder: str, evaluator: str = "planner") -> str:
   """Markdown: per method of a study folder, the gap statistics of ``<folder>/evaluation_noise/<run>.json``
   (written by ``experiments/evaluation_noise.py``) recomputed against the folder's current shared V*
@@ -115,7 +104,7 @@ def folder_table(folder: str, evaluator: str = "planner") -> str:
   import os
 
   from admrl_jax import tables
-  from admrl_jax.study_results import NAMES, difference, group, load_runs, ordered, shared_v_star, t_half
+  from admrl_jax.study_results import NAMES, difference, group, load_runs, ordered, paired_t, shared_v_star, t_half
   from admrl_jax.study_selection import holm
 
   published = load_runs(folder)
@@ -149,7 +138,7 @@ def folder_table(folder: str, evaluator: str = "planner") -> str:
     for b in (g for g in ordered(by_group) if g not in adaptive):
       seeds = sorted(set(by_group[a]) & set(by_group[b]))
       if len(seeds) >= 2:
-        tests[(a, b)] = ({f: _paired_t([by_group[a][s][f] for s in seeds], [by_group[b][s][f] for s in seeds])
+        tests[(a, b)] = ({f: paired_t([by_group[a][s][f] for s in seeds], [by_group[b][s][f] for s in seeds])
                           for f in ("key 0", "key-mean")}, len(seeds))
   if tests:
     corrected = {f: holm({k: d[f][2] for k, (d, _) in tests.items()}) for f in ("key 0", "key-mean")}

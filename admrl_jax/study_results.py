@@ -203,6 +203,21 @@ def ordered(groups) -> list[str]:
   return [m for m in NAMES if m in groups] + sorted(set(groups) - set(NAMES))
 
 
+def paired_t(a, b) -> tuple[float, float, float]:
+  """a - b paired (equal-length sequences): (mean difference, half-width of its 95 % t-interval, the
+  two-sided paired t-test's p). A difference that is not finite somewhere gives NaN for all three (no test);
+  every pair differing alike gives half-width 0 and p 1 where that difference is 0, else 0 (certain)."""
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  d = a - b
+  if not np.all(np.isfinite(d)):
+    return float("nan"), float("nan"), float("nan")
+  if d.std() > 0:
+    p = float(stats.ttest_rel(a, b).pvalue)
+  else:
+    p = 1.0 if d.mean() == 0 else 0.0
+  return float(d.mean()), t_half(d), p
+
+
 def paired_differences(a: dict, b: dict) -> dict | None:
   """Seed-paired differences a - b of every gap field: {field: (mean, 95 % half-width, p, n)}; a, b:
   {seed: {field: value}}. None with fewer than 2 common seeds. A difference that is not finite on some
@@ -211,18 +226,7 @@ def paired_differences(a: dict, b: dict) -> dict | None:
   seeds = sorted(set(a) & set(b))
   if len(seeds) < 2:
     return None
-  out = {}
-  for f in FIELDS:
-    d = np.asarray([a[s][f] - b[s][f] for s in seeds], np.float64)
-    if not np.all(np.isfinite(d)):
-      out[f] = (float("nan"), float("nan"), float("nan"), d.size)
-      continue
-    if d.std() > 0:
-      p = float(stats.ttest_rel([a[s][f] for s in seeds], [b[s][f] for s in seeds]).pvalue)
-    else:   # every seed the same difference: certain, unless it is 0
-      p = 1.0 if d.mean() == 0 else 0.0
-    out[f] = (float(d.mean()), t_half(d), p, d.size)
-  return out
+  return {f: (*paired_t([a[s][f] for s in seeds], [b[s][f] for s in seeds]), len(seeds)) for f in FIELDS}
 
 
 def welch_difference(a, b) -> tuple[float, float, float]:
